@@ -1,0 +1,1 @@
+"""The ``govsign`` command line: a thin click front end to the library."""

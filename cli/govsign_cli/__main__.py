@@ -1,0 +1,5 @@
+"""``python -m govsign_cli``."""
+
+from govsign_cli.main import main
+
+main()

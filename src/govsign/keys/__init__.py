@@ -1,0 +1,23 @@
+"""Key sources: signers and decrypters, wherever the key lives."""
+
+from govsign.keys.base import (
+    Decrypter,
+    HashName,
+    KeyTransportPadding,
+    SignatureAlgorithm,
+    SignatureScheme,
+    Signer,
+)
+from govsign.keys.local import LocalKey, load_pem, load_pkcs12
+
+__all__ = [
+    "Decrypter",
+    "HashName",
+    "KeyTransportPadding",
+    "LocalKey",
+    "SignatureAlgorithm",
+    "SignatureScheme",
+    "Signer",
+    "load_pem",
+    "load_pkcs12",
+]
