@@ -9,6 +9,7 @@ from govsign.keys.base import (
     Signer,
 )
 from govsign.keys.local import LocalKey, load_pem, load_pkcs12
+from govsign.keys.source import SecretSource, open_key
 
 __all__ = [
     "Decrypter",
@@ -16,8 +17,10 @@ __all__ = [
     "KeyTransportPadding",
     "LocalKey",
     "SignatureAlgorithm",
+    "SecretSource",
     "SignatureScheme",
     "Signer",
     "load_pem",
     "load_pkcs12",
+    "open_key",
 ]
