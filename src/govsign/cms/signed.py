@@ -174,7 +174,7 @@ def _smime_capabilities() -> cms.CMSAttribute:
 
 def _time_value(when: dt.datetime) -> cms.Time:
     # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
-    when = when.astimezone(dt.timezone.utc).replace(microsecond=0)
+    when = when.astimezone(dt.UTC).replace(microsecond=0)
     if 1950 <= when.year < 2050:
         return cms.Time(name="utc_time", value=when)
     return cms.Time(name="general_time", value=when)
@@ -197,7 +197,7 @@ def build_signed_data(
     """
     digest_name = algorithm.digest.value
     message_digest = hashlib.new(digest_name, content).digest()
-    signing_time = signing_time or dt.datetime.now(dt.timezone.utc)
+    signing_time = signing_time or dt.datetime.now(dt.UTC)
     certificate = signer.certificate
 
     # RFC 5652 5.3: signed attributes, DER-encoded as a SET for signing.
@@ -289,7 +289,8 @@ def choose_algorithm(
             continue
         return candidate
     wish = " ".join(
-        w for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
+        w
+        for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
         if w
     )
     raise SigningError(f"the key cannot sign with {wish or 'any algorithm'}")
@@ -605,7 +606,9 @@ def _verify_value(
         return
     # For rsaEncryption and the *_rsa / *_ecdsa OIDs the digest is the
     # SignerInfo's; a *_rsa OID naming another digest is inconsistent.
-    oid_hash = name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
+    oid_hash = (
+        name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
+    )
     if oid_hash is not None and oid_hash != digest_name:
         raise ValueError(
             f"signature algorithm {name} does not match digest {digest_name}"

@@ -144,10 +144,10 @@ def _split_multipart(
     entity: Entity, depth: int, counter: list[int]
 ) -> list[Entity]:
     boundary = entity.param("boundary")
-    where = entity.number or "the message"
+    where = f"part {entity.number}" if entity.number else "the message"
     if not boundary:
         raise MalformedMessageError(
-            f"multipart part {where} has no boundary", part=entity.number
+            f"multipart {where} has no boundary parameter", part=entity.number
         )
     data = entity.data
     delimiter = b"--" + boundary.encode("ascii", "replace")
@@ -175,13 +175,13 @@ def _split_multipart(
         pos = line_end
     if not positions:
         raise MalformedMessageError(
-            f"multipart part {where} has no part delimited by its boundary",
+            f"multipart {where} has no part delimited by its boundary",
             part=entity.number,
         )
     del closed  # a missing close delimiter is tolerated, as in every MUA
 
     children = []
-    for index, (found, line_end, is_close) in enumerate(positions):
+    for index, (_, line_end, is_close) in enumerate(positions):
         if is_close:
             break
         next_found = (

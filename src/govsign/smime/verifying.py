@@ -172,7 +172,7 @@ class Verifier:
         MIME message at all; a broken signature inside a well-formed
         message is reported in the result, not raised.
         """
-        moment = at or dt.datetime.now(dt.timezone.utc)
+        moment = at or dt.datetime.now(dt.UTC)
         if moment.tzinfo is None:
             raise ValueError("'at' must carry a time zone")
         root = parse_entity(message)
@@ -367,6 +367,7 @@ class Verifier:
         cert = signer.certificate
         problems: list[str] = []
         chain: tuple[x509.Certificate, ...] = ()
+        sub: SubIndication | None
         if check.failure is not None:
             indication, sub = _CHECK_FAILURES[check.failure]
             problems.append(check.reason or check.failure)
@@ -427,7 +428,11 @@ class Verifier:
         problems = list(walk.problems)
         for signer in signers:
             if not signer.passed:
-                who = ", ".join(signer.email) or signer.name or "a signer"
+                who = (
+                    ", ".join(signer.email)
+                    or signer.name
+                    or f"signature in part {signer.part or '(message)'}"
+                )
                 problems.extend(f"{who}: {p}" for p in signer.problems)
         coverage = Coverage.PARTIAL if walk.uncovered else Coverage.WHOLE
         if coverage is Coverage.PARTIAL:
@@ -459,9 +464,7 @@ class Verifier:
             weakened=self._weakened,
         )
 
-    def _apply_mail_constraints(
-        self, context: _Context
-    ) -> list[SignerResult]:
+    def _apply_mail_constraints(self, context: _Context) -> list[SignerResult]:
         if not context.signers:
             return []
         senders = set(context.senders)
@@ -666,9 +669,7 @@ def _emails(cert: x509.Certificate | None) -> tuple[str, ...]:
     if not found:
         found = [
             str(a.value)
-            for a in cert.subject.get_attributes_for_oid(
-                NameOID.EMAIL_ADDRESS
-            )
+            for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
         ]
     return tuple(found)
 
