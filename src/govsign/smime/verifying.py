@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -678,7 +679,9 @@ def _just(cert: x509.Certificate | None) -> Sequence[x509.Certificate]:
     return [cert] if cert is not None else []
 
 
+@functools.lru_cache(maxsize=1024)
 def _cert_info(cert: x509.Certificate) -> CertificateInfo:
+    # Cached: a gateway describes the same few CA certificates all day.
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
