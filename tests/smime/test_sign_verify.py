@@ -295,3 +295,32 @@ def test_sha1_is_refused_unless_allowed_by_name(
 ) -> None:
     with pytest.raises(ValueError):
         Verifier(demo_trust, allow_weak=["sha-1-please"])
+
+
+def test_rsa_1024_signer_is_refused_unless_allowed_by_name(
+    demo_pki: DemoPKI,
+    demo_trust: TrustStore,
+    demo_verifier: Verifier,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = dt.datetime.now(UTC)
+    short = demo_pki.ministry.issue_end_entity(
+        "Old Token",
+        "Sở Nội vụ",
+        "an.nv@snv.demo.gov.vn",
+        key_spec="rsa1024",
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=30),
+    )
+    signed = sign_message(make_message(), short)
+    refused = demo_verifier.verify(signed)
+    assert refused.verdict is Verdict.INDETERMINATE
+    assert refused.sub_indication is SubIndication.CRYPTO_CONSTRAINTS_FAILURE
+
+    weakened = Verifier(
+        demo_trust, crls=demo_pki.crls, allow_weak=["rsa-short"]
+    )
+    assert "rsa-short" in caplog.text
+    result = weakened.verify(signed)
+    assert result.verdict is Verdict.VALID
+    assert result.weakened == ("accept rsa-short",)

@@ -52,7 +52,12 @@ from govsign.result import (
     Verdict,
     VerificationResult,
 )
-from govsign.smime._mime import Entity, decode_body, parse_entity
+from govsign.smime._mime import (
+    Entity,
+    decode_body,
+    has_content,
+    parse_entity,
+)
 from govsign.smime.canonical import canonical_chunks
 
 __all__ = ["Verifier", "verify", "verify_or_raise"]
@@ -603,7 +608,7 @@ def _parse_inner(content: bytes, number: str) -> Entity:
 def _shows_something(entity: Entity) -> bool:
     # An empty or blank leaf shows a reader nothing, so leaving it outside
     # a signature hides nothing.
-    return bool(bytes(entity.body()).strip())
+    return has_content(entity.data, entity.body_start, entity.end)
 
 
 def _context_of(headers: Message) -> _Context:
