@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
+from asn1crypto import cms
+
 from govsign.errors import MalformedMessageError
 from govsign.pki.trust import TrustStore, load_crls
 from govsign.smime.verifying import Verifier
@@ -142,6 +144,8 @@ def cms_der(message: bytes) -> bytes:
 
 def der_offsets(der: bytes, leaf_der: bytes) -> dict[str, int]:
     """Where to change one byte of a SignedData, by what it hits."""
+    info = cms.ContentInfo.load(der)
+    signature = info["content"]["signer_infos"][0]["signature"].native
     digest_oid = der.index(MESSAGE_DIGEST_OID)
     leaf_at = der.index(leaf_der)
     return {
@@ -150,8 +154,8 @@ def der_offsets(der: bytes, leaf_der: bytes) -> dict[str, int]:
         "signed-attribute-digest": digest_oid + len(MESSAGE_DIGEST_OID) + 8,
         # The middle of the signer's certificate (its public key).
         "signer-certificate": leaf_at + len(leaf_der) // 2,
-        # The signature value, which ends the SignerInfo and the blob.
-        "signature-value": len(der) - 5,
+        # The middle of the signature value itself.
+        "signature-value": der.index(signature) + len(signature) // 2,
     }
 
 
