@@ -380,9 +380,21 @@ def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
         if choice.name != "certificate":
             continue
         try:
-            yield x509.load_der_x509_certificate(choice.chosen.dump())
-        except ValueError:
+            cert = x509.load_der_x509_certificate(choice.chosen.dump())
+            # cryptography parses these lazily; certificates are outside
+            # the signature, so read them now and treat one that fails
+            # as absent rather than let the error escape verify() later.
+            _ = (cert.subject, cert.issuer, cert.extensions)
+            cert.public_key()
+        except (
+            ValueError,
+            x509.InvalidVersion,
+            x509.DuplicateExtension,
+            UnsupportedAlgorithm,
+        ):
             log.debug("skipping an unparsable certificate in the message")
+            continue
+        yield cert
 
 
 def _der_length(length: int) -> bytes:
