@@ -622,6 +622,14 @@ def _verify_value(
 ) -> None:
     key = cert.public_key()
     name = algorithm["algorithm"].native
+    # The OID is not signed: it must name a scheme for this key type, or
+    # anything (an unknown OID, ECDSA on an RSA key) would pass as the
+    # key's default scheme (RFC 3370 3.2, RFC 5753 7.1, RFC 8419 3).
+    if not _fits_key(name, key):
+        raise ValueError(
+            f"signature algorithm {name} does not fit the signer's "
+            f"{type(key).__name__.removesuffix('PublicKey')} key"
+        )
     if isinstance(key, ed25519.Ed25519PublicKey):
         key.verify(signature, data)
         return
@@ -659,3 +667,19 @@ def _verify_value(
         key.verify(signature, data, ec.ECDSA(chosen))
     else:
         raise ValueError(f"unsupported signer key type {type(key).__name__}")
+
+
+def _fits_key(name: str, key: object) -> bool:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return name == "ed25519"
+    if isinstance(key, rsa.RSAPublicKey):
+        return name in ("rsassa_pkcs1v15", "rsassa_pss") or name.endswith(
+            "_rsa"
+        )
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        # Some old signers put the key's OID, id-ecPublicKey, here.
+        return name.endswith("_ecdsa") or name in (
+            "ecdsa",
+            "1.2.840.10045.2.1",
+        )
+    return False
