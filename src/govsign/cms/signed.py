@@ -309,6 +309,7 @@ class ParsedSignerInfo:
     signature_algorithm: str
     signing_time: dt.datetime | None
     signed_attrs_der: bytes | None = None
+    econtent_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -345,7 +346,7 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
             if c.name == "crl"
         )
         signers = tuple(
-            _parse_signer_info(si, certificates)
+            _parse_signer_info(si, certificates, content_type)
             for si in signed["signer_infos"]
         )
     except MalformedMessageError:
@@ -416,7 +417,9 @@ def _signed_attrs_der(si: cms.SignerInfo) -> bytes | None:
 
 
 def _parse_signer_info(
-    si: cms.SignerInfo, certificates: Sequence[x509.Certificate]
+    si: cms.SignerInfo,
+    certificates: Sequence[x509.Certificate],
+    econtent_type: str | None = None,
 ) -> ParsedSignerInfo:
     signed_attrs_der = _signed_attrs_der(si)
     certificate = _find_certificate(si["sid"], certificates)
@@ -431,6 +434,7 @@ def _parse_signer_info(
         signature_algorithm=si["signature_algorithm"]["algorithm"].native,
         signing_time=signing_time,
         signed_attrs_der=signed_attrs_der,
+        econtent_type=econtent_type,
     )
 
 
@@ -534,7 +538,9 @@ def _check_signer_info(
     if isinstance(attrs, core.Void):
         signed_bytes = None
     else:
-        problem = _check_signed_attributes(attrs, content_digest, cert)
+        problem = _check_signed_attributes(
+            attrs, content_digest, cert, signer.econtent_type
+        )
         if problem is not None:
             return problem
         signed_bytes = signer.signed_attrs_der
@@ -578,6 +584,7 @@ def _check_signed_attributes(
     attrs: cms.CMSAttributes,
     content_digest: bytes,
     cert: x509.Certificate,
+    econtent_type: str | None = None,
 ) -> SignatureCheck | None:
     by_type: dict[str, list[cms.CMSAttribute]] = {}
     for attr in attrs:
@@ -588,6 +595,14 @@ def _check_signed_attributes(
             return SignatureCheck(
                 "format", f"signed attribute {required} missing or repeated"
             )
+    # RFC 5652 11.1: eContentType is not signed; the attribute is.
+    signed_type = by_type["content_type"][0]["values"][0].native
+    if econtent_type is not None and signed_type != econtent_type:
+        return SignatureCheck(
+            "format",
+            f"the signed content type ({signed_type}) differs from the "
+            f"content's ({econtent_type})",
+        )
     digest_value = by_type["message_digest"][0]["values"][0].native
     if digest_value != content_digest:
         return SignatureCheck(
