@@ -10,6 +10,7 @@ certificate is trustworthy is :mod:`govsign.pki.validate`'s question.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -380,22 +381,31 @@ def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
     for choice in _present(signed["certificates"]):
         if choice.name != "certificate":
             continue
-        try:
-            cert = x509.load_der_x509_certificate(choice.chosen.dump())
-            # cryptography parses these lazily; certificates are outside
-            # the signature, so read them now and treat one that fails
-            # as absent rather than let the error escape verify() later.
-            _ = (cert.subject, cert.issuer, cert.extensions)
-            cert.public_key()
-        except (
-            ValueError,
-            x509.InvalidVersion,
-            x509.DuplicateExtension,
-            UnsupportedAlgorithm,
-        ):
+        cert = _load_certificate(choice.chosen.dump())
+        if cert is None:
             log.debug("skipping an unparsable certificate in the message")
             continue
         yield cert
+
+
+@functools.lru_cache(maxsize=512)
+def _load_certificate(der: bytes) -> x509.Certificate | None:
+    # A gateway sees the same few signers and CAs all day: load each
+    # once.  cryptography parses fields lazily; certificates are outside
+    # the signature, so read them now and treat one that fails as absent
+    # rather than let the error escape verify() later.
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _ = (cert.subject, cert.issuer, cert.extensions)
+        cert.public_key()
+    except (
+        ValueError,
+        x509.InvalidVersion,
+        x509.DuplicateExtension,
+        UnsupportedAlgorithm,
+    ):
+        return None
+    return cert
 
 
 def _der_length(length: int) -> bytes:
