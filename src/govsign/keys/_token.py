@@ -28,11 +28,13 @@ __all__ = [
     "find_public_keys",
     "id_of",
     "label_of",
+    "list_tokens",
     "load_module",
     "login",
     "mechanism_flags",
     "resolve_module_path",
     "select_token",
+    "serial_text",
     "token_name",
 ]
 
@@ -108,12 +110,12 @@ def load_module(path: Path) -> Any:
 
 def token_name(token: Any) -> str:
     """How messages name a token: its label and serial."""
-    serial = _serial_text(token)
+    serial = serial_text(token)
     label = nfc(token.label)
     return f"{label!r} (serial {serial})" if serial else repr(label)
 
 
-def _serial_text(token: Any) -> str:
+def serial_text(token: Any) -> str:
     raw = token.serial
     text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
     return str(text).strip()
@@ -123,7 +125,7 @@ def _token_matches(token: Any, uri: Pkcs11Uri) -> bool:
     slot = token.slot
     checks: Iterable[tuple[str | int | None, Callable[[], object]]] = (
         (uri.token, lambda: nfc(token.label)),
-        (uri.serial, lambda: _serial_text(token)),
+        (uri.serial, lambda: serial_text(token)),
         (uri.manufacturer, lambda: nfc(token.manufacturer_id).strip()),
         (uri.model, lambda: nfc(token.model).strip()),
         (uri.slot_id, lambda: slot.slot_id),
@@ -143,18 +145,23 @@ def _library_matches(lib: Any, uri: Pkcs11Uri) -> bool:
     return all(want is None or want == got for want, got in checks)
 
 
+def list_tokens(lib: Any) -> list[Any]:
+    """Every token present in the module's slots."""
+    try:
+        return list(lib.get_tokens())
+    except p11e.PKCS11Error as exc:
+        raise KeySourceError(
+            f"the PKCS#11 module cannot list its tokens: {exc}"
+        ) from exc
+
+
 def select_token(lib: Any, uri: Pkcs11Uri) -> Any:
     """Return the one token ``uri`` names.
 
     Raises :class:`KeySourceError` when none or several match; the message
     lists the tokens present so the clerk can name the right one.
     """
-    try:
-        tokens = list(lib.get_tokens())
-    except p11e.PKCS11Error as exc:
-        raise KeySourceError(
-            f"the PKCS#11 module cannot list its tokens: {exc}"
-        ) from exc
+    tokens = list_tokens(lib)
     present = ", ".join(token_name(t) for t in tokens) or "none"
     if not _library_matches(lib, uri):
         raise KeySourceError(

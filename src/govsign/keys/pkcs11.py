@@ -31,7 +31,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -66,9 +66,14 @@ from govsign.keys.base import (
 )
 from govsign.keys.uri import Pkcs11Uri, parse_pkcs11_uri
 
-__all__ = ["Pkcs11Key", "open_pkcs11"]
+__all__ = ["Pkcs11Key", "PublicKey", "TokenKey", "open_pkcs11"]
 
 log = logging.getLogger(__name__)
+
+PublicKey = (
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+)
+"""The public key types a token key may have."""
 
 _HASHES: dict[HashName, type[hashes.HashAlgorithm]] = {
     HashName.SHA256: hashes.SHA256,
@@ -138,11 +143,14 @@ class _Plan:
     digest_info: bool
 
 
-class Pkcs11Key:
-    """A private key on a PKCS#11 token, with its certificate and chain.
+class TokenKey:
+    """A private key on a PKCS#11 token, known by its public key.
 
-    Made by :func:`open_pkcs11`.  Holds a logged-in session until
-    :meth:`close` (or the end of a ``with`` block, or of the process).
+    Signs, decrypts and derives on the token; every signature is checked
+    against ``public_key``.  A key that has no certificate yet (a new key
+    for a CSR) is used as this; :class:`Pkcs11Key` adds the certificate.
+    Holds a logged-in session until :meth:`close` (or the end of a
+    ``with`` block, or of the process).
     """
 
     def __init__(
@@ -151,15 +159,13 @@ class Pkcs11Key:
         token: Any,
         session: Any,
         private_key: Any,
-        certificate: x509.Certificate,
-        chain: Sequence[x509.Certificate],
+        public_key: PublicKey,
         pin: str | None,
     ) -> None:
         self._token = token
         self._session = session
         self._key = private_key
-        self._certificate = certificate
-        self._chain = tuple(chain)
+        self._public = public_key
         self._token_name = _token.token_name(token)
         self._label = _token.label_of(private_key)
         self._key_type = KeyType(private_key[Attribute.KEY_TYPE])
@@ -169,13 +175,12 @@ class Pkcs11Key:
         self._pin = (
             pin if _bool_attr(private_key, "ALWAYS_AUTHENTICATE") else None
         )
-        _check_public_key(session, private_key, certificate)
+        _check_public_key(session, private_key, public_key)
 
     def __repr__(self) -> str:
-        subject = self._certificate.subject.rfc4514_string()
-        return f"<Pkcs11Key {self._label!r} on {self._token_name}: {subject}>"
+        return f"<TokenKey {self._label!r} on {self._token_name}>"
 
-    def __enter__(self) -> Pkcs11Key:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -194,17 +199,18 @@ class Pkcs11Key:
         return self._label
 
     @property
+    def id(self) -> bytes:
+        """The key's CKA_ID."""
+        return _token.id_of(self._key)
+
+    @property
     def token_name(self) -> str:
         """The token's label and serial, as messages show them."""
         return self._token_name
 
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
-    def chain(self) -> Sequence[x509.Certificate]:
-        return self._chain
+    def public_key(self) -> PublicKey:
+        """The public half of the key."""
+        return self._public
 
     # -- signing ---------------------------------------------------------
 
@@ -225,7 +231,7 @@ class Pkcs11Key:
                 for h in HashName
             ]
         if self._key_type == KeyType.EC:
-            public = self._certificate.public_key()
+            public = self._public
             size = (
                 public.curve.key_size
                 if isinstance(public, ec.EllipticCurvePublicKey)
@@ -334,7 +340,7 @@ class Pkcs11Key:
         self, data: bytes, value: bytes, algorithm: SignatureAlgorithm
     ) -> None:
         # A token is a black box: check its work before anyone relies on it.
-        public = self._certificate.public_key()
+        public = self._public
         try:
             if isinstance(public, rsa.RSAPublicKey):
                 digest = _HASHES[algorithm.digest]()
@@ -355,9 +361,8 @@ class Pkcs11Key:
         except InvalidSignature as exc:
             raise SigningError(
                 f"token {self._token_name} returned a signature that does "
-                "not verify against the certificate "
-                f"{self._certificate.subject.rfc4514_string()}; refusing "
-                "it (wrong key for the certificate, or a faulty token)"
+                "not verify against the key's public key; refusing it "
+                "(wrong key for the certificate, or a faulty token)"
             ) from exc
 
     # -- decryption ------------------------------------------------------
@@ -411,7 +416,7 @@ class Pkcs11Key:
 
         # Self-test on a value govsign chose: tells "cannot" from "failed"
         # without looking at anything an attacker sent.
-        public = self._certificate.public_key()
+        public = self._public
         if not isinstance(public, rsa.RSAPublicKey):
             raise DecryptionError("decryption failed")
         probe = secrets.token_bytes(32)
@@ -451,7 +456,7 @@ class Pkcs11Key:
         Raises :class:`KeySourceError` when the token cannot derive or
         will not let the secret out, :class:`DecryptionError` otherwise.
         """
-        public = self._certificate.public_key()
+        public = self._public
         if not (
             self._key_type == KeyType.EC
             and isinstance(peer_public_key, ec.EllipticCurvePublicKey)
@@ -503,6 +508,55 @@ class Pkcs11Key:
                 derived.destroy()
             except p11e.PKCS11Error:
                 log.debug("could not destroy a derived session secret")
+
+
+class Pkcs11Key(TokenKey):
+    """A token key with its certificate and chain: a Signer/Decrypter.
+
+    Made by :func:`open_pkcs11`.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: Any,
+        session: Any,
+        private_key: Any,
+        certificate: x509.Certificate,
+        chain: Sequence[x509.Certificate],
+        pin: str | None,
+    ) -> None:
+        public = certificate.public_key()
+        if not isinstance(public, PublicKey):
+            raise KeySourceError(
+                "the certificate's key type is not one govsign uses"
+            )
+        try:
+            super().__init__(
+                token=token,
+                session=session,
+                private_key=private_key,
+                public_key=public,
+                pin=pin,
+            )
+        except KeySourceError as exc:
+            raise KeySourceError(
+                f"{exc}: certificate {certificate.subject.rfc4514_string()}"
+            ) from exc
+        self._certificate = certificate
+        self._chain = tuple(chain)
+
+    def __repr__(self) -> str:
+        subject = self._certificate.subject.rfc4514_string()
+        return f"<Pkcs11Key {self._label!r} on {self._token_name}: {subject}>"
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
+
+    @property
+    def chain(self) -> Sequence[x509.Certificate]:
+        return self._chain
 
 
 def open_pkcs11(
@@ -617,7 +671,7 @@ def _find_certificate(
         raise KeySourceError(
             f"no certificate for key {_describe(key)} on token "
             f"{_token.token_name(token)}; import the certificate the CA "
-            "issued onto the token, or give it as a file (--certificate)"
+            "issued onto the token, or give it as a file (--cert)"
         )
     # Several (a renewed certificate for the same key): the latest.
     leaf = max(candidates, key=lambda c: c.not_valid_after_utc)
@@ -648,22 +702,21 @@ def _issuer_chain(
 def _public_matches(
     session: Any, key: Any, certificate: x509.Certificate
 ) -> bool:
+    public = certificate.public_key()
+    if not isinstance(public, PublicKey):
+        return False
     try:
-        _check_public_key(session, key, certificate)
+        _check_public_key(session, key, public)
     except KeySourceError:
         return False
     return True
 
 
-def _check_public_key(
-    session: Any, key: Any, certificate: x509.Certificate
-) -> None:
-    public = certificate.public_key()
+def _check_public_key(session: Any, key: Any, public: PublicKey) -> None:
     key_type = KeyType(key[Attribute.KEY_TYPE])
-    subject = certificate.subject.rfc4514_string()
     mismatch = KeySourceError(
         f"the key {_describe(key)} on the token does not belong to the "
-        f"certificate {subject}"
+        "certificate"
     )
     if key_type == KeyType.RSA:
         if not isinstance(public, rsa.RSAPublicKey):
