@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from govsign.keys.local import LocalKey, PrivateKey
 from govsign.pki.demo import CertificateAuthority, new_private_key
@@ -407,3 +407,55 @@ def token_world(
 def certificate_der(certificate: x509.Certificate) -> bytes:
     """DER of ``certificate``, for comparisons."""
     return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def issue_from_csr(
+    ca: CertificateAuthority, request: x509.CertificateSigningRequest
+) -> x509.Certificate:
+    """What a CA does with a request: a certificate with its extensions."""
+    assert request.is_signature_valid
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(request.subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(request.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca.key.public_key()  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
+    )
+    for extension in request.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(ca.key, hashes.SHA256())  # type: ignore[arg-type]
+
+
+def openssl_cms_verify(
+    signed: Path, trust_file: Path
+) -> subprocess.CompletedProcess[str]:
+    """``openssl cms -verify`` of an S/MIME file against ``trust_file``."""
+    return subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-verify",
+            "-in",
+            str(signed),
+            "-CAfile",
+            str(trust_file),
+            "-out",
+            os.devnull,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

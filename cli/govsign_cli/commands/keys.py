@@ -8,12 +8,17 @@ from pathlib import Path
 
 import click
 
+from govsign.keys.importing import (
+    add_certificate_to_p12,
+    add_certificate_to_token,
+)
 from govsign.keys.inventory import (
     CertificateInfo,
     KeyStoreContents,
     inspect_file,
     inspect_tokens,
 )
+from govsign.keys.source import load_certificates
 from govsign.keys.uri import is_pkcs11_uri
 from govsign_cli.common import (
     password_file_option,
@@ -81,6 +86,44 @@ def list_command(
     now = dt.datetime.now(dt.UTC)
     for store in stores:
         click.echo(_render(store, now))
+
+
+@command.command("import-cert")
+@click.argument("target", metavar="TARGET")
+@click.argument(
+    "cert_path",
+    metavar="CERT",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@pkcs11_module_option
+@pin_file_option
+@password_file_option
+def import_cert_command(
+    target: str,
+    cert_path: Path,
+    pkcs11_module: Path | None,
+    pin_file: Path | None,
+    password_file: Path | None,
+) -> None:
+    """Put the certificate the CA issued beside its key.
+
+    TARGET is the .p12 file made by `govsign csr --p12`, or a pkcs11: URI
+    naming the token.  CERT holds the certificate (PEM or DER), optionally
+    followed by the CA chain.  A certificate for another key is refused.
+    """
+    certificates = load_certificates(cert_path)
+    secret = key_secret(target, password_file=password_file, pin_file=pin_file)
+    if is_pkcs11_uri(target):
+        uri = add_certificate_to_token(
+            target, secret, certificates, module=pkcs11_module
+        )
+        click.echo(f"Certificate stored on the token; sign with --key '{uri}'")
+        return
+    key = add_certificate_to_p12(target, secret(), certificates)
+    click.echo(
+        f"{target} now holds {key.certificate.subject.rfc4514_string()}"
+        f"; sign with --key {target}"
+    )
 
 
 def _render(store: KeyStoreContents, now: dt.datetime) -> str:

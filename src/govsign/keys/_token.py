@@ -35,6 +35,7 @@ __all__ = [
     "resolve_module_path",
     "select_token",
     "serial_text",
+    "token_label",
     "token_name",
 ]
 
@@ -106,6 +107,11 @@ def load_module(path: Path) -> Any:
         raise KeySourceError(
             f"cannot load PKCS#11 module {path}: {exc or type(exc).__name__}"
         ) from exc
+
+
+def token_label(token: Any) -> str:
+    """The token's label as NFC text."""
+    return nfc(token.label)
 
 
 def token_name(token: Any) -> str:

@@ -17,12 +17,13 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pkcs11 import Attribute, KeyType, TokenFlag
 from pkcs11 import exceptions as p11e
 
+from govsign.errors import KeySourceError
 from govsign.keys import _token
-from govsign.keys.local import LocalKey, load_pkcs12
 from govsign.keys.source import SecretSource, load_certificates
 from govsign.keys.uri import Pkcs11Uri, nfc, parse_pkcs11_uri
 
@@ -210,23 +211,7 @@ def inspect_file(
     """
     file_path = Path(path)
     if file_path.suffix.lower() in (".p12", ".pfx"):
-        key: LocalKey = load_pkcs12(file_path, secret())
-        leaf = describe_certificate(key.certificate, has_private_key=True)
-        chain = [describe_certificate(c) for c in key.chain]
-        key_info = KeyInfo(
-            label=file_path.name,
-            id="",
-            key_type=_public_key_text(key.certificate),
-            can=_local_abilities(key),
-            has_certificate=True,
-        )
-        return KeyStoreContents(
-            kind="file",
-            name=file_path.name,
-            location=str(file_path),
-            certificates=(leaf, *chain),
-            keys=(key_info,),
-        )
+        return _inspect_p12(file_path, secret())
     certificates = load_certificates(file_path)
     return KeyStoreContents(
         kind="file",
@@ -237,13 +222,73 @@ def inspect_file(
     )
 
 
-def _local_abilities(key: LocalKey) -> tuple[str, ...]:
-    can = ["sign"] if key.supported_algorithms() else []
-    if isinstance(key.private_key, rsa.RSAPrivateKey):
-        can.append("decrypt")
-    if isinstance(key.private_key, ec.EllipticCurvePrivateKey):
-        can.append("derive")
-    return tuple(can)
+def _inspect_p12(path: Path, password: bytes) -> KeyStoreContents:
+    try:
+        bundle = pkcs12.load_pkcs12(path.read_bytes(), password)
+    except OSError as exc:
+        raise KeySourceError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise KeySourceError(
+            f"cannot open {path}: wrong password or not a PKCS#12 file"
+        ) from exc
+    certificates = []
+    if bundle.cert is not None:
+        certificates.append(
+            describe_certificate(
+                bundle.cert.certificate,
+                has_private_key=bundle.key is not None,
+                label=_friendly_name(bundle.cert.friendly_name),
+            )
+        )
+    certificates += [
+        describe_certificate(
+            c.certificate, label=_friendly_name(c.friendly_name)
+        )
+        for c in bundle.additional_certs
+    ]
+    keys = []
+    if bundle.key is not None:
+        keys.append(
+            KeyInfo(
+                label=path.name,
+                id="",
+                key_type=_software_key_type(bundle.key),
+                can=_local_abilities(bundle.key),
+                has_certificate=bundle.cert is not None,
+            )
+        )
+    return KeyStoreContents(
+        kind="file",
+        name=path.name,
+        location=str(path),
+        certificates=tuple(certificates),
+        keys=tuple(keys),
+    )
+
+
+def _friendly_name(raw: bytes | None) -> str | None:
+    # PKCS#12 friendly names are BMPString; cryptography gives UTF-8.
+    return nfc(raw.decode("utf-8", "replace")) if raw else None
+
+
+def _software_key_type(key: object) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"EC {key.curve.name}"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "Ed25519"
+    return type(key).__name__
+
+
+def _local_abilities(key: object) -> tuple[str, ...]:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return ("sign", "decrypt")
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return ("sign", "derive")
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return ("sign",)
+    return ()
 
 
 def inspect_tokens(
