@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from govsign_cli.main import cli
-from softhsm import (
+
+from govsign.pki.demo import write_pkcs12
+from tests.softhsm import (
     CLERK_TOKEN,
     EC_LABEL,
     OTHER_PIN,
@@ -22,8 +24,6 @@ from softhsm import (
     TokenWorld,
     openssl_cms_verify,
 )
-
-from govsign.pki.demo import write_pkcs12
 
 MESSAGE = (
     "From: an@snv.gov.vn\r\n"

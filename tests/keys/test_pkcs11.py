@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from softhsm import (
+
+from govsign.errors import DecryptionError, KeySourceError, SigningError
+from govsign.keys import open_key
+from govsign.keys.base import (
+    HashName,
+    KeyTransportPadding,
+    SignatureAlgorithm,
+    SignatureScheme,
+)
+from govsign.keys.pkcs11 import Pkcs11Key, open_pkcs11
+from tests.softhsm import (
     CA_LABEL,
     CLERK_TOKEN,
     EC_LABEL,
@@ -23,16 +33,6 @@ from softhsm import (
     TokenWorld,
     certificate_der,
 )
-
-from govsign.errors import DecryptionError, KeySourceError, SigningError
-from govsign.keys import open_key
-from govsign.keys.base import (
-    HashName,
-    KeyTransportPadding,
-    SignatureAlgorithm,
-    SignatureScheme,
-)
-from govsign.keys.pkcs11 import Pkcs11Key, open_pkcs11
 
 DATA = "Công văn số 12/SNV-VP: họp giao ban".encode()
 
