@@ -36,8 +36,9 @@ from pkcs11.util.ec import encode_named_curve_parameters
 
 from govsign.errors import ConfigurationError, KeySourceError, SigningError
 from govsign.keys import _token
+from govsign.keys._lookup import PublicKey
 from govsign.keys.base import HashName, SignatureAlgorithm, SignatureScheme
-from govsign.keys.pkcs11 import PublicKey, TokenKey
+from govsign.keys.pkcs11 import TokenKey
 from govsign.keys.uri import Pkcs11Uri, nfc, parse_pkcs11_uri
 
 __all__ = [

@@ -24,8 +24,8 @@ from pkcs11 import exceptions as p11e
 
 from govsign.errors import KeySourceError
 from govsign.keys import _token
+from govsign.keys._lookup import PublicKey, check_public_key
 from govsign.keys.local import LocalKey, _key_matches
-from govsign.keys.pkcs11 import PublicKey, _check_public_key
 from govsign.keys.uri import Pkcs11Uri, parse_pkcs11_uri
 
 __all__ = ["add_certificate_to_p12", "add_certificate_to_token"]
@@ -128,7 +128,7 @@ def add_certificate_to_token(
                 return False
             for key in keys:
                 try:
-                    _check_public_key(session, key, public)
+                    check_public_key(session, key, public)
                 except KeySourceError:
                     continue
                 matched.append(key)
