@@ -15,6 +15,7 @@ they fail: a CI run must not pass by skipping the token tests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -28,6 +29,10 @@ from urllib.parse import quote
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificatePublicKeyTypes,
+)
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from govsign.keys.local import LocalKey, PrivateKey
 from govsign.pki.demo import CertificateAuthority, new_private_key
@@ -48,6 +53,7 @@ CSR_TOKEN = "Token CSR"
 RSA_LABEL = "Khóa ký Nguyễn Văn An"
 EC_LABEL = "Lê Văn Cường"
 NFD_LABEL = "Trần Thị Bình"  # written decomposed (NFD) on the token
+ED_LABEL = "Chữ ký Ed25519"  # generated on the token by pkcs11-tool
 CA_LABEL = "Demo Ministry CA"
 
 _SHIM_C = r"""
@@ -108,6 +114,7 @@ class TokenWorld:
     pin_key: LocalKey
     trust_file: Path
     chain_file: Path
+    ed_certificate: x509.Certificate
 
     def uri(
         self,
@@ -257,6 +264,83 @@ def _build_shim(tmp: Path, module: Path) -> Path:
     return output
 
 
+def _ed25519_on_token(
+    world: TokenWorld, tmp: Path, ca: CertificateAuthority
+) -> x509.Certificate:
+    # Generated on the token, so the key never exists outside it.
+    login = ["--login", "--pin", PIN]
+    world.tool(
+        *login,
+        "--keypairgen",
+        "--key-type",
+        "EC:edwards25519",
+        "--label",
+        ED_LABEL,
+        "--id",
+        "0e",
+        "--usage-sign",
+    )
+    pub_file = tmp / "ed25519.pub"
+    world.tool(
+        "--read-object",
+        "--type",
+        "pubkey",
+        "--id",
+        "0e",
+        "-o",
+        str(pub_file),
+    )
+    public = serialization.load_pem_public_key(pub_file.read_bytes())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Võ Thị Ed"),
+        ]
+    )
+    certificate = issue_for_key(
+        ca,
+        subject,
+        public,
+        "ed@snv.gov.vn",  # type: ignore[arg-type]
+    )
+    cert_file = tmp / "ed25519.der"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+    world.tool(
+        *login,
+        "--write-object",
+        str(cert_file),
+        "--type",
+        "cert",
+        "--label",
+        ED_LABEL,
+        "--id",
+        "0e",
+    )
+    return certificate
+
+
+def issue_for_key(
+    ca: CertificateAuthority,
+    subject: x509.Name,
+    public: CertificatePublicKeyTypes,
+    email: str,
+) -> x509.Certificate:
+    """An S/MIME signing certificate for a public key (no private key)."""
+    request_like = [
+        x509.Extension(
+            x509.SubjectAlternativeName.oid,
+            False,
+            x509.SubjectAlternativeName([x509.RFC822Name(email)]),
+        ),
+        x509.Extension(
+            x509.ExtendedKeyUsage.oid,
+            False,
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+        ),
+    ]
+    return _issue(ca, subject, public, request_like)
+
+
 def build_world(tmp: Path) -> TokenWorld:
     """Initialise tokens and write keys and certificates; see module doc."""
     for tool in ("softhsm2-util", "pkcs11-tool"):
@@ -346,6 +430,7 @@ def build_world(tmp: Path) -> TokenWorld:
         pin_key=pin_key,
         trust_file=trust_file,
         chain_file=chain_file,
+        ed_certificate=ministry.certificate,  # replaced below
     )
     sign_decrypt = ["--usage-sign", "--usage-decrypt"]
     sign_derive = ["--usage-sign", "--usage-derive"]
@@ -385,7 +470,9 @@ def build_world(tmp: Path) -> TokenWorld:
     _write_key(
         world, tmp, PIN_TOKEN, OTHER_PIN, pin_key, "dung", b"\x04", sign_derive
     )
-    return world
+    return dataclasses.replace(
+        world, ed_certificate=_ed25519_on_token(world, tmp, ministry)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -414,12 +501,26 @@ def issue_from_csr(
 ) -> x509.Certificate:
     """What a CA does with a request: a certificate with its extensions."""
     assert request.is_signature_valid
+    return _issue(
+        ca,
+        request.subject,
+        request.public_key(),
+        list(request.extensions),
+    )
+
+
+def _issue(
+    ca: CertificateAuthority,
+    subject: x509.Name,
+    public: CertificatePublicKeyTypes,
+    extensions: Sequence[x509.Extension[x509.ExtensionType]],
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(request.subject)
+        .subject_name(subject)
         .issuer_name(ca.certificate.subject)
-        .public_key(request.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=365))
@@ -433,7 +534,7 @@ def issue_from_csr(
             critical=False,
         )
     )
-    for extension in request.extensions:
+    for extension in extensions:
         builder = builder.add_extension(extension.value, extension.critical)
     return builder.sign(ca.key, hashes.SHA256())  # type: ignore[arg-type]
 

@@ -25,6 +25,7 @@ from tests.softhsm import (
     CA_LABEL,
     CLERK_TOKEN,
     EC_LABEL,
+    ED_LABEL,
     NFD_LABEL,
     OTHER_PIN,
     PIN,
@@ -144,6 +145,44 @@ def test_ecdsa_signatures_are_der_and_verify_with_openssl(
         assert signature[0] == 0x30  # DER Ecdsa-Sig-Value, not raw r||s
         done = _openssl_verify(tmp_path, key, algorithm, signature)
         assert done.returncode == 0, (algorithm, done.stderr)
+
+
+@pytest.mark.interop
+def test_ed25519_key_generated_on_token_verifies_with_openssl(
+    token_world: TokenWorld,
+    open_token: Callable[..., Pkcs11Key],
+    tmp_path: Path,
+) -> None:
+    key = open_token(token_world.uri(object=ED_LABEL))
+    algorithm = SignatureAlgorithm(SignatureScheme.ED25519, HashName.SHA512)
+    assert list(key.supported_algorithms()) == [algorithm]
+    signature = key.sign(DATA, algorithm)
+    (tmp_path / "data.bin").write_bytes(DATA)
+    (tmp_path / "sig.bin").write_bytes(signature)
+    (tmp_path / "cert.pem").write_bytes(
+        token_world.ed_certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    done = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-rawin",
+            "-certin",
+            "-inkey",
+            str(tmp_path / "cert.pem"),
+            "-in",
+            str(tmp_path / "data.bin"),
+            "-sigfile",
+            str(tmp_path / "sig.bin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Signature Verified Successfully" in done.stdout
 
 
 @pytest.mark.interop
