@@ -113,7 +113,6 @@ class TokenWorld:
     nfd: LocalKey
     pin_key: LocalKey
     trust_file: Path
-    chain_file: Path
     ed_certificate: x509.Certificate
 
     def uri(
@@ -413,10 +412,6 @@ def build_world(tmp: Path) -> TokenWorld:
     trust_file.write_bytes(
         root.certificate.public_bytes(serialization.Encoding.PEM)
     )
-    chain_file = tmp / "ministry.pem"
-    chain_file.write_bytes(
-        ministry.certificate.public_bytes(serialization.Encoding.PEM)
-    )
     world = TokenWorld(
         module=module,
         locked_module=shim,
@@ -429,7 +424,6 @@ def build_world(tmp: Path) -> TokenWorld:
         nfd=nfd_key,
         pin_key=pin_key,
         trust_file=trust_file,
-        chain_file=chain_file,
         ed_certificate=ministry.certificate,  # replaced below
     )
     sign_decrypt = ["--usage-sign", "--usage-decrypt"]
