@@ -485,3 +485,50 @@ def test_uri_naming_a_public_key_is_refused(token_world: TokenWorld) -> None:
             ),
             lambda: PIN.encode(),
         )
+
+
+def _without(key: Pkcs11Key, *names: str) -> None:
+    # Make the token look like one that lacks these mechanisms.
+    key._mechanisms = {
+        m: f for m, f in key._mechanisms.items() if m.name not in names
+    }
+
+
+@pytest.mark.interop
+def test_token_with_raw_rsa_only_signs_digestinfo_and_pss_correctly(
+    token_world: TokenWorld,
+    open_token: Callable[..., Pkcs11Key],
+    tmp_path: Path,
+) -> None:
+    key = open_token(token_world.uri(object=RSA_LABEL))
+    _without(
+        key,
+        *(f"SHA{n}_RSA_PKCS" for n in (256, 384, 512)),
+        *(f"SHA{n}_RSA_PKCS_PSS" for n in (256, 384, 512)),
+    )
+    algorithms = list(key.supported_algorithms())
+    assert len(algorithms) == 6
+    for algorithm in algorithms:
+        plan = key._plan(algorithm)
+        assert plan is not None and plan.prehash
+        signature = key.sign(DATA, algorithm)
+        done = _openssl_verify(tmp_path, key, algorithm, signature)
+        assert done.returncode == 0, (algorithm, done.stderr)
+
+
+def test_token_without_pss_offers_none_and_says_so(
+    token_world: TokenWorld, open_token: Callable[..., Pkcs11Key]
+) -> None:
+    key = open_token(token_world.uri(object=RSA_LABEL))
+    _without(
+        key,
+        "RSA_PKCS_PSS",
+        *(f"SHA{n}_RSA_PKCS_PSS" for n in (256, 384, 512)),
+    )
+    schemes = {a.scheme for a in key.supported_algorithms()}
+    assert schemes == {SignatureScheme.RSA_PKCS1V15}
+    with pytest.raises(SigningError, match="lacks the mechanism") as info:
+        key.sign(
+            DATA, SignatureAlgorithm(SignatureScheme.RSA_PSS, HashName.SHA256)
+        )
+    assert "rsa-pkcs1v15/sha256" in str(info.value)
