@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import unicodedata
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -532,3 +533,18 @@ def test_token_without_pss_offers_none_and_says_so(
             DATA, SignatureAlgorithm(SignatureScheme.RSA_PSS, HashName.SHA256)
         )
     assert "rsa-pkcs1v15/sha256" in str(info.value)
+
+
+def test_one_key_signs_from_several_threads(
+    token_world: TokenWorld, open_token: Callable[..., Pkcs11Key]
+) -> None:
+    # The gateway signs from worker threads; one session must serialise.
+    key = open_token(token_world.uri(object=EC_LABEL))
+    algorithm = SignatureAlgorithm(SignatureScheme.ECDSA, HashName.SHA256)
+    public = key.certificate.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    messages = [f"thư {n}".encode() for n in range(40)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        signatures = list(pool.map(lambda m: key.sign(m, algorithm), messages))
+    for message, signature in zip(messages, signatures, strict=True):
+        public.verify(signature, message, ec.ECDSA(hashes.SHA256()))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -168,6 +169,9 @@ class TokenKey:
         self._key_type = KeyType(private_key[Attribute.KEY_TYPE])
         self._mechanisms = _token.mechanism_flags(token)
         self._decrypt_checked: set[KeyTransportPadding] = set()
+        # A PKCS#11 session runs one operation at a time; the gateway may
+        # sign from several threads.
+        self._lock = threading.Lock()
         # Kept only for keys that want the PIN again at every use.
         self._pin = (
             pin if _bool_attr(private_key, "ALWAYS_AUTHENTICATE") else None
@@ -208,6 +212,10 @@ class TokenKey:
     def public_key(self) -> PublicKey:
         """The public half of the key."""
         return self._public
+
+    def _op(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return getattr(self._key, method)(*args, **kwargs)
 
     # -- signing ---------------------------------------------------------
 
@@ -317,7 +325,8 @@ class TokenKey:
             plan.mechanism.name,
         )
         try:
-            value = self._key.sign(
+            value = self._op(
+                "sign",
                 payload,
                 mechanism=plan.mechanism,
                 mechanism_param=plan.param,
@@ -380,7 +389,8 @@ class TokenKey:
         self._check_decryption(padding_kind, mechanism, param)
         try:
             return bytes(
-                self._key.decrypt(
+                self._op(
+                    "decrypt",
                     encrypted_key,
                     mechanism=mechanism,
                     mechanism_param=param,
@@ -419,7 +429,8 @@ class TokenKey:
         probe = secrets.token_bytes(32)
         wrapped = public.encrypt(probe, _software_padding(padding_kind))
         try:
-            result = self._key.decrypt(
+            result = self._op(
+                "decrypt",
                 wrapped,
                 mechanism=mechanism,
                 mechanism_param=param,
@@ -476,6 +487,10 @@ class TokenKey:
             serialization.PublicFormat.UncompressedPoint,
         )
         size = (public.curve.key_size + 7) // 8
+        with self._lock:
+            return self._derive_secret(point, size)
+
+    def _derive_secret(self, point: bytes, size: int) -> bytes:
         try:
             derived = self._key.derive_key(
                 KeyType.GENERIC_SECRET,
