@@ -172,6 +172,11 @@ class TokenKey:
         # A PKCS#11 session runs one operation at a time; the gateway may
         # sign from several threads.
         self._lock = threading.Lock()
+        # Read once: afterwards the session is touched under the lock only.
+        self._id = _token.id_of(private_key)
+        self._may_sign = _bool_attr(private_key, "SIGN", default=True)
+        self._may_decrypt = _bool_attr(private_key, "DECRYPT", default=True)
+        self._may_derive = _bool_attr(private_key, "DERIVE", default=True)
         # Kept only for keys that want the PIN again at every use.
         self._pin = (
             pin if _bool_attr(private_key, "ALWAYS_AUTHENTICATE") else None
@@ -202,7 +207,7 @@ class TokenKey:
     @property
     def id(self) -> bytes:
         """The key's CKA_ID."""
-        return _token.id_of(self._key)
+        return self._id
 
     @property
     def token_name(self) -> str:
@@ -221,7 +226,7 @@ class TokenKey:
 
     def supported_algorithms(self) -> Sequence[SignatureAlgorithm]:
         """Algorithms the token's mechanisms and this key allow."""
-        if not _bool_attr(self._key, "SIGN", default=True):
+        if not self._may_sign:
             return []
         return [a for a in self._candidates() if self._plan(a) is not None]
 
@@ -298,7 +303,7 @@ class TokenKey:
         against the certificate.
         """
         what = f"{algorithm.scheme.value}/{algorithm.digest.value}"
-        if not _bool_attr(self._key, "SIGN", default=True):
+        if not self._may_sign:
             raise SigningError(
                 f"key {self._label!r} on token {self._token_name} is not "
                 "allowed to sign (CKA_SIGN is false)"
@@ -410,7 +415,7 @@ class TokenKey:
         if padding_kind in self._decrypt_checked:
             return
         what = padding_kind.value
-        if not _bool_attr(self._key, "DECRYPT", default=True):
+        if not self._may_decrypt:
             raise KeySourceError(
                 f"key {self._label!r} on token {self._token_name} is not "
                 "allowed to decrypt (CKA_DECRYPT is false)"
@@ -477,7 +482,7 @@ class TokenKey:
                 f"token {self._token_name} cannot do ECDH (it lacks "
                 "CKM_ECDH1_DERIVE)"
             )
-        if not _bool_attr(self._key, "DERIVE", default=True):
+        if not self._may_derive:
             raise KeySourceError(
                 f"key {self._label!r} on token {self._token_name} is not "
                 "allowed to derive (CKA_DERIVE is false)"
