@@ -340,3 +340,17 @@ def test_sign_with_wrong_pin_is_a_clear_error(
     assert code == 2
     assert "wrong PIN" in err
     assert out == ""
+
+
+def test_sign_with_missing_token_key_is_a_clear_error(
+    token_world: TokenWorld, tmp_path: Path
+) -> None:
+    message = tmp_path / "in.eml"
+    message.write_bytes(MESSAGE)
+    code, out, err = _run(
+        ["sign", "--key", token_world.uri(object="Khóa đã mất"), str(message)],
+        GOVSIGN_PIN=PIN,
+    )
+    assert code == 2
+    assert "no private key with label 'Khóa đã mất'" in err
+    assert out == ""
