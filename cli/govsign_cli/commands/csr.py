@@ -123,6 +123,11 @@ def command(
 
     key: CsrSigner
     if p12_path is not None:
+        if p12_path.exists():
+            # Before any password prompt: the library refuses it anyway.
+            raise click.UsageError(
+                f"{p12_path} exists; a new key never overwrites an old one"
+            )
         key = new_key_file(
             p12_path,
             _new_password(password_file, p12_path),

@@ -30,7 +30,8 @@ from govsign_cli.secrets import key_secret
 
 @click.group("keys")
 def command() -> None:
-    """Look at the keys and certificates on tokens and in files."""
+    """Keys and certificates on tokens and in files: list them, and store
+    the certificate a CA issued beside its key."""
 
 
 @command.command("list")

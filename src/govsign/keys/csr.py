@@ -254,14 +254,14 @@ def new_key_file(
     """
     _check_kind(kind)
     target = Path(path)
+    if target.exists():
+        raise ConfigurationError(
+            f"{target} exists; a new key never overwrites an old one"
+        )
     if len(password) < _MIN_PASSWORD:
         raise ConfigurationError(
             f"the password of a new key file needs at least {_MIN_PASSWORD} "
             "characters"
-        )
-    if target.exists():
-        raise ConfigurationError(
-            f"{target} exists; a new key never overwrites an old one"
         )
     key = _generate(kind)
     encryption = (
