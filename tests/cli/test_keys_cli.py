@@ -354,3 +354,21 @@ def test_sign_with_missing_token_key_is_a_clear_error(
     assert code == 2
     assert "no private key with label 'Khóa đã mất'" in err
     assert out == ""
+
+
+def test_keys_list_certificate_file_needs_no_secret(
+    token_world: TokenWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOVSIGN_PASSWORD", raising=False)
+    cert = tmp_path / "chung-thu.pem"
+    cert.write_bytes(
+        token_world.ec.certificate.public_bytes(serialization.Encoding.PEM)
+        + token_world.ministry.certificate.public_bytes(
+            serialization.Encoding.PEM
+        )
+    )
+    code, out, err = _run(["keys", "list", str(cert)])
+    assert code == 0, err
+    assert "note: certificate file: no private key" in out
+    assert "subject: CN=Lê Văn Cường" in out
+    assert "CA certificate" in out

@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +22,9 @@ from govsign.keys.base import (
     SignatureAlgorithm,
     SignatureScheme,
 )
+from govsign.keys.inventory import inspect_tokens
 from govsign.keys.pkcs11 import Pkcs11Key, open_pkcs11
+from govsign.keys.uri import parse_pkcs11_uri
 from tests.softhsm import (
     CA_LABEL,
     CLERK_TOKEN,
@@ -548,3 +551,27 @@ def test_one_key_signs_from_several_threads(
         signatures = list(pool.map(lambda m: key.sign(m, algorithm), messages))
     for message, signature in zip(messages, signatures, strict=True):
         public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+
+
+def test_token_selected_by_serial_alone(
+    token_world: TokenWorld, open_token: Callable[..., Pkcs11Key]
+) -> None:
+    (store,) = inspect_tokens(token_world.uri(), None)
+    serial = parse_pkcs11_uri(store.location).serial
+    assert serial
+    key = open_token(
+        f"pkcs11:serial={serial};object={quote(EC_LABEL)}"
+        f"?module-path={token_world.module}"
+    )
+    assert key.label == EC_LABEL
+    assert CLERK_TOKEN in key.token_name
+
+
+def test_module_name_is_found_in_the_usual_places(
+    token_world: TokenWorld, open_token: Callable[..., Pkcs11Key]
+) -> None:
+    key = open_token(
+        f"pkcs11:token={quote(CLERK_TOKEN)};object={quote(EC_LABEL)}"
+        "?module-name=softhsm2"
+    )
+    assert key.label == EC_LABEL

@@ -49,6 +49,7 @@ _MODULE_DIRS = (
     "/usr/lib/x86_64-linux-gnu/pkcs11",
     "/usr/lib/x86_64-linux-gnu",
     "/usr/lib/softhsm",
+    "/usr/lib/x86_64-linux-gnu/softhsm",
     "/usr/lib/pkcs11",
     "/usr/local/lib",
     "/usr/lib",
