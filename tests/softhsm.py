@@ -54,6 +54,7 @@ RSA_LABEL = "Khóa ký Nguyễn Văn An"
 EC_LABEL = "Lê Văn Cường"
 NFD_LABEL = "Trần Thị Bình"  # written decomposed (NFD) on the token
 ED_LABEL = "Chữ ký Ed25519"  # generated on the token by pkcs11-tool
+ALWAYS_AUTH_LABEL = "Ký từng lần"  # CKA_ALWAYS_AUTHENTICATE: PIN per use
 CA_LABEL = "Demo Ministry CA"
 
 _SHIM_C = r"""
@@ -114,6 +115,7 @@ class TokenWorld:
     pin_key: LocalKey
     trust_file: Path
     ed_certificate: x509.Certificate
+    always_auth_certificate: x509.Certificate
 
     def uri(
         self,
@@ -263,8 +265,17 @@ def _build_shim(tmp: Path, module: Path) -> Path:
     return output
 
 
-def _ed25519_on_token(
-    world: TokenWorld, tmp: Path, ca: CertificateAuthority
+def _generated_on_token(
+    world: TokenWorld,
+    tmp: Path,
+    ca: CertificateAuthority,
+    *,
+    key_type: str,
+    label: str,
+    key_id: str,
+    name: str,
+    email: str,
+    extra: Sequence[str] = (),
 ) -> x509.Certificate:
     # Generated on the token, so the key never exists outside it.
     login = ["--login", "--pin", PIN]
@@ -272,37 +283,44 @@ def _ed25519_on_token(
         *login,
         "--keypairgen",
         "--key-type",
-        "EC:edwards25519",
+        key_type,
         "--label",
-        ED_LABEL,
+        label,
         "--id",
-        "0e",
+        key_id,
         "--usage-sign",
+        *extra,
     )
-    pub_file = tmp / "ed25519.pub"
+    pub_file = tmp / f"{key_id}.pub"
     world.tool(
         "--read-object",
         "--type",
         "pubkey",
         "--id",
-        "0e",
+        key_id,
         "-o",
         str(pub_file),
     )
-    public = serialization.load_pem_public_key(pub_file.read_bytes())
+    # pkcs11-tool writes Ed25519 keys as PEM and EC keys as DER.
+    data = pub_file.read_bytes()
+    public = (
+        serialization.load_pem_public_key(data)
+        if data.startswith(b"-----")
+        else serialization.load_der_public_key(data)
+    )
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "Võ Thị Ed"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
         ]
     )
     certificate = issue_for_key(
         ca,
         subject,
         public,
-        "ed@snv.gov.vn",  # type: ignore[arg-type]
+        email,  # type: ignore[arg-type]
     )
-    cert_file = tmp / "ed25519.der"
+    cert_file = tmp / f"{key_id}.der"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
     world.tool(
         *login,
@@ -311,9 +329,9 @@ def _ed25519_on_token(
         "--type",
         "cert",
         "--label",
-        ED_LABEL,
+        label,
         "--id",
-        "0e",
+        key_id,
     )
     return certificate
 
@@ -425,6 +443,7 @@ def build_world(tmp: Path) -> TokenWorld:
         pin_key=pin_key,
         trust_file=trust_file,
         ed_certificate=ministry.certificate,  # replaced below
+        always_auth_certificate=ministry.certificate,  # replaced below
     )
     sign_decrypt = ["--usage-sign", "--usage-decrypt"]
     sign_derive = ["--usage-sign", "--usage-derive"]
@@ -464,8 +483,29 @@ def build_world(tmp: Path) -> TokenWorld:
     _write_key(
         world, tmp, PIN_TOKEN, OTHER_PIN, pin_key, "dung", b"\x04", sign_derive
     )
+    ed = _generated_on_token(
+        world,
+        tmp,
+        ministry,
+        key_type="EC:edwards25519",
+        label=ED_LABEL,
+        key_id="0e",
+        name="Võ Thị Ed",
+        email="ed@snv.gov.vn",
+    )
+    always = _generated_on_token(
+        world,
+        tmp,
+        ministry,
+        key_type="EC:prime256v1",
+        label=ALWAYS_AUTH_LABEL,
+        key_id="0a",
+        name="Đỗ Văn Hải",
+        email="hai@snv.gov.vn",
+        extra=["--always-auth"],
+    )
     return dataclasses.replace(
-        world, ed_certificate=_ed25519_on_token(world, tmp, ministry)
+        world, ed_certificate=ed, always_auth_certificate=always
     )
 
 

@@ -26,6 +26,7 @@ from govsign.keys.inventory import inspect_tokens
 from govsign.keys.pkcs11 import Pkcs11Key, open_pkcs11
 from govsign.keys.uri import parse_pkcs11_uri
 from tests.softhsm import (
+    ALWAYS_AUTH_LABEL,
     CA_LABEL,
     CLERK_TOKEN,
     EC_LABEL,
@@ -575,3 +576,17 @@ def test_module_name_is_found_in_the_usual_places(
         "?module-name=softhsm2"
     )
     assert key.label == EC_LABEL
+
+
+def test_key_wanting_pin_at_every_use_signs_each_time(
+    token_world: TokenWorld, open_token: Callable[..., Pkcs11Key]
+) -> None:
+    # CKA_ALWAYS_AUTHENTICATE: without the context login each signature
+    # fails with CKR_USER_NOT_LOGGED_IN.
+    key = open_token(token_world.uri(object=ALWAYS_AUTH_LABEL))
+    public = token_world.always_auth_certificate.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    algorithm = SignatureAlgorithm(SignatureScheme.ECDSA, HashName.SHA256)
+    for message in (b"lan 1", b"lan 2"):
+        signature = key.sign(message, algorithm)
+        public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
