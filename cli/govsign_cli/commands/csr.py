@@ -136,7 +136,7 @@ def command(
         )
         where = f"in {p12_path} (keep it and its password safe)"
     else:
-        assert token_uri is not None
+        token_uri = token_uri or ""
         try:
             raw_id = bytes.fromhex(key_id) if key_id else None
         except ValueError as exc:
@@ -153,7 +153,7 @@ def command(
 
     request = build_csr(key, subject)
     encoding = (
-        serialization.Encoding.DER if der else (serialization.Encoding.PEM)
+        serialization.Encoding.DER if der else serialization.Encoding.PEM
     )
     write_output(output_path, request.public_bytes(encoding))
     target = output_path or "standard output"
