@@ -9,6 +9,9 @@ packages=(
     gpgsm            # GnuPG's S/MIME tool
     softhsm2         # PKCS#11 token for key-source tests
     opensc           # pkcs11-tool
+    gcc              # builds the tests' locked-PIN PKCS#11 shim
+    libc6-dev        #   (with gcc)
+    libp11-kit-dev   #   pkcs11.h for that shim
     postfix          # the gateway's integration tests
     libmilter-dev    # pymilter builds against it
 )
