@@ -433,8 +433,13 @@ def test_signer_revoked_before_signing_is_invalid_revoked(
 def test_signer_revoked_after_signing_is_indeterminate_revoked_no_poe(
     ossl_pki: OpensslPKI, tmp_path: Path
 ) -> None:
-    leaf = ossl_pki.issue("Thu hồi sau", "later@snv.interop.gov.vn")
-    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    now = dt.datetime.now(dt.UTC)
+    leaf = ossl_pki.issue(
+        "Thu hồi sau",
+        "later@snv.interop.gov.vn",
+        start=now - dt.timedelta(days=2),
+    )
+    an_hour_ago = now - dt.timedelta(hours=1)
     signed = sign_message(
         m.letter(leaf.email, date=an_hour_ago),
         _load_leaf(leaf),
