@@ -142,6 +142,14 @@ def cms_der(message: bytes) -> bytes:
     return base64.b64decode(message[start:end])
 
 
+def encapsulated_content(der: bytes) -> bytes:
+    """The eContent of an opaque SignedData."""
+    info = cms.ContentInfo.load(der)
+    content = info["content"]["encap_content_info"]["content"].native
+    assert isinstance(content, bytes)
+    return content
+
+
 def der_offsets(der: bytes, leaf_der: bytes) -> dict[str, int]:
     """Where to change one byte of a SignedData, by what it hits."""
     info = cms.ContentInfo.load(der)

@@ -36,6 +36,7 @@ from govsign.keys import HashName, load_pem
 from govsign.keys.local import LocalKey
 from govsign.result import Indication, SubIndication, Verdict
 from govsign.smime.signing import sign_message
+from tests.der_walk import unprotected_offsets
 from tests.interop import _material as m
 from tests.interop.conftest import SENDER, DemoSigners, write
 from tests.openssl_pki import Leaf, OpensslPKI
@@ -546,3 +547,50 @@ def test_expired_signer_checked_after_expiry_is_indeterminate(
     )
     assert peer.returncode != 0
     assert b"certificate has expired" in peer.stderr
+
+
+@pytest.mark.parametrize("opaque", [False, True], ids=["detached", "opaque"])
+def test_changed_bytes_spread_over_a_govsign_message_fail_both(
+    demo: DemoSigners, openssl_bin: str, tmp_path: Path, opaque: bool
+) -> None:
+    # "Anywhere": 48 offsets spread evenly over what the signature covers
+    # (the signed part) and the signature itself, less the few CMS bytes
+    # no signature covers (tests/der_walk.py).
+    signed = sign_message(
+        m.letter(SENDER), demo.by_kind["p256"], opaque=opaque
+    )
+    der = m.cms_der(signed)
+    skip = unprotected_offsets(der)
+    der_offsets = [i for i in range(len(der)) if i not in skip]
+    v = m.verifier(demo.pki.trust_file, demo.pki.crl_files)
+    variants = [
+        m.replace_cms(
+            signed, _xor(der, der_offsets[k * len(der_offsets) // 24])
+        )
+        for k in range(24)
+    ]
+    if opaque:
+        # The signed part is encapsulated: spread over it inside the DER.
+        content = m.encapsulated_content(der)
+        at = der.index(content)
+        variants += [
+            m.replace_cms(signed, _xor(der, at + k * len(content) // 24))
+            for k in range(24)
+        ]
+    else:
+        start, end = m.signed_entity_span(signed)
+        variants += [
+            m.change_byte(signed, start + k * (end - start) // 24)
+            for k in range(24)
+        ]
+
+    for index, changed in enumerate(variants):
+        assert m.verdict_of(v, changed) != "valid", index
+        done = openssl_verify(changed, demo.pki.trust_file, tmp_path)
+        assert done.returncode != 0, f"openssl accepted variant {index}"
+
+
+def _xor(der: bytes, offset: int) -> bytes:
+    changed = bytearray(der)
+    changed[offset] ^= 0x5A
+    return bytes(changed)
