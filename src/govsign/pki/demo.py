@@ -203,6 +203,56 @@ class CertificateAuthority:
         certificate = builder.sign(self.key, _signing_hash(self.key))
         return LocalKey(key, certificate, [self.certificate])
 
+    def issue_service(
+        self,
+        common_name: str,
+        organization: str,
+        purpose: x509.ObjectIdentifier,
+        *,
+        key_spec: KeySpec = "rsa2048",
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+    ) -> LocalKey:
+        """Issue an OCSP responder or timestamping authority certificate.
+
+        ``purpose`` is ``ExtendedKeyUsageOID.OCSP_SIGNING`` or
+        ``ExtendedKeyUsageOID.TIME_STAMPING``; RFC 3161 2.3 wants the
+        timeStamping EKU critical and alone, and RFC 6960 4.2.2.2.1 lets a
+        delegated responder carry id-pkix-ocsp-nocheck so that its own
+        status need not be looked up.
+        """
+        key = new_private_key(key_spec)
+        builder = self._base_builder(
+            _name(common_name, organization), key, not_before, not_after
+        )
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=(
+                    purpose == ExtendedKeyUsageOID.TIME_STAMPING
+                ),
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([purpose]),
+            critical=purpose == ExtendedKeyUsageOID.TIME_STAMPING,
+        )
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        )
+        if purpose == ExtendedKeyUsageOID.OCSP_SIGNING:
+            builder = builder.add_extension(x509.OCSPNoCheck(), False)
+        certificate = builder.sign(self.key, _signing_hash(self.key))
+        return LocalKey(key, certificate, [self.certificate])
+
     def revoke(self, serial: int, when: dt.datetime) -> None:
         """Mark ``serial`` revoked from ``when`` on, for later CRLs."""
         self.revoked[serial] = when
@@ -406,7 +456,7 @@ def build_demo_pki(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     start = now - _ONE_DAY
     (ee_key_spec,) = tuple(end_entity_keys)
 

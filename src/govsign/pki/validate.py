@@ -13,6 +13,7 @@ thousands of times a day.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -29,7 +30,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as cv_errors
+from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 
+from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore
 from govsign.result import Indication, SubIndication
 
@@ -37,6 +40,7 @@ __all__ = [
     "RevocationMode",
     "PathOutcome",
     "PathValidator",
+    "PolicySettings",
     "WEAK_HASHES",
 ]
 
@@ -64,11 +68,43 @@ class RevocationMode(enum.Enum):
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """RFC 5280 6.1.1 initial inputs about certificate policies.
+
+    ``initial_policy_set`` holds dotted OIDs, or ``"any_policy"`` (the
+    default: every policy is acceptable).
+    """
+
+    initial_policy_set: frozenset[str] = frozenset({"any_policy"})
+    explicit_policy: bool = False
+    policy_mapping_inhibit: bool = False
+    any_policy_inhibit: bool = False
+
+    def _pkix(self) -> PKIXValidationParams:
+        anypolicy = "2.5.29.32.0"
+        return PKIXValidationParams(
+            user_initial_policy_set=frozenset(
+                "any_policy" if p == anypolicy else p
+                for p in self.initial_policy_set
+            ),
+            initial_explicit_policy=self.explicit_policy,
+            initial_policy_mapping_inhibit=self.policy_mapping_inhibit,
+            initial_any_policy_inhibit=self.any_policy_inhibit,
+        )
+
+
+@dataclass(frozen=True)
 class PathOutcome:
     """The result of validating one signer certificate's path.
 
     ``chain`` runs from the signer to the anchor when a path was found.
     ``revocation_time`` is set when a certificate on the path is revoked.
+    ``validated_at`` is the moment the path was found valid at: the
+    validation time, or the time a timestamp proves the signature existed
+    (ETSI EN 319 102-1 5.6.2.4, past signature validation).  ``crls`` and
+    ``ocsps`` are the revocation data (DER) about the chain that the
+    validation had, supplied or fetched: the evidence to keep.
+    ``fetch_problems`` says which revocation sources could not be reached.
     """
 
     indication: Indication
@@ -76,6 +112,10 @@ class PathOutcome:
     chain: tuple[x509.Certificate, ...]
     message: str | None = None
     revocation_time: dt.datetime | None = None
+    validated_at: dt.datetime | None = None
+    crls: tuple[bytes, ...] = ()
+    ocsps: tuple[bytes, ...] = ()
+    fetch_problems: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -97,7 +137,10 @@ class PathValidator:
     """Validates signer certificates against a fixed trust store.
 
     ``crls`` and ``ocsps`` are revocation data the caller supplies (DER
-    bytes or cryptography CRL objects).  ``allow_weak_hashes`` names digest
+    bytes or cryptography CRL objects).  ``fetcher``, when given, fetches
+    more from the certificates' CRL distribution points and OCSP
+    responders; without one nothing is fetched.  ``policy`` sets the
+    RFC 5280 initial policy inputs.  ``allow_weak_hashes`` names digest
     algorithms (e.g. ``{"sha1"}``) to accept in certificate signatures;
     every such weakening is logged.
     """
@@ -110,8 +153,12 @@ class PathValidator:
         ocsps: Iterable[bytes] = (),
         revocation: RevocationMode = RevocationMode.REQUIRE,
         allow_weak_hashes: Iterable[str] = (),
+        fetcher: RevocationFetcher | None = None,
+        policy: PolicySettings | None = None,
     ) -> None:
         self._trust = trust
+        self._fetcher = fetcher
+        self._pkix = policy._pkix() if policy else None
         self._roots = [
             asn1_x509.Certificate.load(der) for der in trust.der_roots()
         ]
@@ -135,6 +182,14 @@ class PathValidator:
     def revocation(self) -> RevocationMode:
         return self._revocation
 
+    @property
+    def trust(self) -> TrustStore:
+        return self._trust
+
+    @property
+    def fetcher(self) -> RevocationFetcher | None:
+        return self._fetcher
+
     def validate(
         self,
         signer: x509.Certificate,
@@ -142,23 +197,95 @@ class PathValidator:
         *,
         moment: dt.datetime | None = None,
         signing_time: dt.datetime | None = None,
+        poe_time: dt.datetime | None = None,
+        crls: Iterable[bytes] = (),
+        ocsps: Iterable[bytes] = (),
+        usage: str = "smime",
     ) -> PathOutcome:
         """Validate ``signer`` for S/MIME signing at ``moment`` (default now).
 
         ``others`` are candidate intermediates (usually those in the
         message).  ``signing_time`` is the claimed signing time, used to
         tell a signature made before its certificate's revocation from one
-        made after (ETSI EN 319 102-1 5.3.4).
+        made after (ETSI EN 319 102-1 5.3.4).  ``poe_time`` is a proof of
+        existence of the signature (a validated signature timestamp's
+        time): when the path fails now only for a reason time can cure
+        (revoked or expired since, revocation data no longer current), it
+        is validated again at ``poe_time`` (best-signature-time, EN 319
+        102-1 5.6.2.4).  ``crls``/``ocsps`` add revocation data for this
+        call only (as embedded in the message, CAdES-LT).  ``usage`` is
+        ``"smime"`` (RFC 8550 signer checks) or ``"any"`` (the caller
+        checks key usage, e.g. for a timestamping unit).
         """
-        at = moment or dt.datetime.now(dt.timezone.utc)
+        at = moment or dt.datetime.now(dt.UTC)
+        extra_crls = tuple(crls)
+        extra_ocsps = tuple(ocsps)
+        cacheable = (
+            self._fetcher is None
+            and poe_time is None
+            and not extra_crls
+            and not extra_ocsps
+            and usage == "smime"
+        )
         key = (_fingerprint(signer), *sorted(_fingerprint(c) for c in others))
-        with self._lock:
-            entry = self._cache.get(key)
-        if entry and entry.valid_from <= at <= entry.valid_until:
-            return entry.outcome
+        if cacheable:
+            with self._lock:
+                entry = self._cache.get(key)
+            if entry and entry.valid_from <= at <= entry.valid_until:
+                return entry.outcome
 
-        outcome = self._validate_uncached(signer, others, at, signing_time)
-        if outcome.passed:
+        revinfo = _Revinfo(
+            [
+                *self._crls,
+                *(asn1_crl.CertificateList.load(c) for c in extra_crls),
+            ],
+            [
+                *self._ocsps,
+                *(asn1_ocsp.OCSPResponse.load(o) for o in extra_ocsps),
+            ],
+            [],
+        )
+        if self._fetcher is not None and (
+            self._revocation is not RevocationMode.NO_CHECK
+        ):
+            fetched = self._fetcher.fetch_for(
+                [signer, *others], [*self._trust.roots, *others]
+            )
+            revinfo.crls.extend(
+                asn1_crl.CertificateList.load(c) for c in fetched.crls
+            )
+            revinfo.ocsps.extend(
+                asn1_ocsp.OCSPResponse.load(o) for o in fetched.ocsps
+            )
+            revinfo.problems.extend(fetched.problems)
+        outcome = self._validate_uncached(
+            signer, others, at, signing_time, revinfo, usage
+        )
+        if (
+            poe_time is not None
+            and poe_time < at
+            and outcome.sub_indication in _CURABLE_BY_POE
+        ):
+            log.debug(
+                "path not valid now (%s); validating at the proof of "
+                "existence %s",
+                outcome.sub_indication,
+                poe_time.isoformat(),
+            )
+            past = self._validate_uncached(
+                signer,
+                others,
+                poe_time,
+                signing_time,
+                revinfo,
+                usage,
+                retroactive=True,
+            )
+            if past.passed or past.sub_indication not in _CURABLE_BY_POE:
+                outcome = past
+        if not outcome.passed and revinfo.problems:
+            outcome = _with(outcome, fetch_problems=tuple(revinfo.problems))
+        if outcome.passed and cacheable:
             entry = self._cache_entry(outcome)
             with self._lock:
                 self._cache[key] = entry
@@ -167,7 +294,10 @@ class PathValidator:
     def _cache_entry(self, outcome: PathOutcome) -> _CacheEntry:
         starts = [c.not_valid_before_utc for c in outcome.chain]
         ends = [c.not_valid_after_utc for c in outcome.chain]
-        if self._crl_window and self._revocation is not RevocationMode.NO_CHECK:
+        if (
+            self._crl_window
+            and self._revocation is not RevocationMode.NO_CHECK
+        ):
             starts.append(self._crl_window[0])
             ends.append(self._crl_window[1])
         return _CacheEntry(outcome, max(starts), min(ends))
@@ -178,21 +308,30 @@ class PathValidator:
         others: Sequence[x509.Certificate],
         at: dt.datetime,
         signing_time: dt.datetime | None,
+        revinfo: _Revinfo,
+        usage: str = "smime",
+        *,
+        retroactive: bool = False,
     ) -> PathOutcome:
         leaf = asn1_x509.Certificate.load(signer.public_bytes(_DER))
         intermediates = [
             asn1_x509.Certificate.load(c.public_bytes(_DER)) for c in others
         ]
         try:
-            context = self._context(at)
+            context = self._context(at, revinfo, retroactive)
             validator = CertificateValidator(
-                leaf, intermediates, validation_context=context
+                leaf,
+                intermediates,
+                validation_context=context,
+                pkix_params=self._pkix,
             )
             path = asyncio.run(validator.async_validate_path())
         except cv_errors.RevokedError as exc:
             return _revoked_outcome(exc, signer, signing_time)
         except cv_errors.InsufficientRevinfoError as exc:
-            return _fail(Indication.INDETERMINATE, SubIndication.TRY_LATER, exc)
+            return _fail(
+                Indication.INDETERMINATE, SubIndication.TRY_LATER, exc
+            )
         except cv_errors.ExpiredError as exc:
             return _fail(
                 Indication.INDETERMINATE,
@@ -226,17 +365,31 @@ class PathValidator:
             x509.load_der_x509_certificate(c.dump())
             for c in reversed(list(path.iter_certs(include_root=True)))
         )
-        usage_problem = smime_signing_usage_problem(signer)
+        crls, ocsps = _about(chain, revinfo)
+        usage_problem = (
+            smime_signing_usage_problem(signer) if usage == "smime" else None
+        )
         if usage_problem:
             return PathOutcome(
                 Indication.INDETERMINATE,
                 SubIndication.CHAIN_CONSTRAINTS_FAILURE,
                 chain,
                 usage_problem,
+                crls=crls,
+                ocsps=ocsps,
             )
-        return PathOutcome(Indication.TOTAL_PASSED, None, chain)
+        return PathOutcome(
+            Indication.TOTAL_PASSED,
+            None,
+            chain,
+            validated_at=at,
+            crls=crls,
+            ocsps=ocsps,
+        )
 
-    def _context(self, at: dt.datetime) -> ValidationContext:
+    def _context(
+        self, at: dt.datetime, revinfo: _Revinfo, retroactive: bool
+    ) -> ValidationContext:
         mode = {
             RevocationMode.REQUIRE: "require",
             RevocationMode.SOFT_FAIL: "soft-fail",
@@ -247,11 +400,63 @@ class PathValidator:
             trust_roots=self._roots,
             moment=at,
             allow_fetching=False,
-            crls=self._crls if checking else [],
-            ocsps=self._ocsps if checking else [],
+            crls=revinfo.crls if checking else [],
+            ocsps=revinfo.ocsps if checking else [],
             revocation_mode=mode,
             weak_hash_algos=self._weak_hashes,
+            # At a proof of existence, revocation data issued after it
+            # counts: it says whether the certificate was revoked then.
+            retroactive_revinfo=retroactive,
         )
+
+
+@dataclass
+class _Revinfo:
+    crls: list[asn1_crl.CertificateList]
+    ocsps: list[asn1_ocsp.OCSPResponse]
+    problems: list[str]
+
+
+_CURABLE_BY_POE = frozenset(
+    {
+        SubIndication.REVOKED_NO_POE,
+        SubIndication.REVOKED_CA_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
+        SubIndication.TRY_LATER,
+    }
+)
+"""Failures now that a proof of existence at an earlier time can cure."""
+
+
+def _with(outcome: PathOutcome, **changes: object) -> PathOutcome:
+    return dataclasses.replace(outcome, **changes)  # type: ignore[arg-type]
+
+
+def _about(
+    chain: Sequence[x509.Certificate], revinfo: _Revinfo
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """The CRLs and OCSP responses that concern ``chain``, as DER."""
+    names = {c.subject.public_bytes() for c in chain}
+    serials = {c.serial_number for c in chain}
+    crls: list[bytes] = []
+    for crl in revinfo.crls:
+        issuer = crl["tbs_cert_list"]["issuer"].dump()
+        der = crl.dump()
+        if issuer in names and der not in crls:
+            crls.append(der)
+    ocsps: list[bytes] = []
+    for response in revinfo.ocsps:
+        try:
+            basic = response["response_bytes"]["response"].parsed
+            singles = basic["tbs_response_data"]["responses"]
+            ids = {s["cert_id"]["serial_number"].native for s in singles}
+        except (KeyError, TypeError, ValueError):
+            continue
+        der = response.dump()
+        if ids & serials and der not in ocsps:
+            ocsps.append(der)
+    return tuple(crls), tuple(ocsps)
 
 
 def smime_signing_usage_problem(cert: x509.Certificate) -> str | None:
@@ -305,7 +510,7 @@ def _crl_window(
         next_update = tbs["next_update"].native
         if next_update is not None:
             ends.append(next_update)
-    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return max(starts), min(ends) if ends else far
 
 
@@ -335,7 +540,10 @@ def _revoked_outcome(
         # EN 319 102-1 5.3.4: revoked before the claimed signing time.
         indication, sub = Indication.TOTAL_FAILED, SubIndication.REVOKED
     else:
-        indication, sub = Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE
+        indication, sub = (
+            Indication.INDETERMINATE,
+            SubIndication.REVOKED_NO_POE,
+        )
     return PathOutcome(indication, sub, (), _describe(exc), revoked_at)
 
 
