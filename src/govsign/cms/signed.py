@@ -289,7 +289,8 @@ def choose_algorithm(
             continue
         return candidate
     wish = " ".join(
-        w for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
+        w
+        for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
         if w
     )
     raise SigningError(f"the key cannot sign with {wish or 'any algorithm'}")
@@ -318,6 +319,7 @@ class ParsedSignedData:
     certificates: tuple[x509.Certificate, ...]
     signers: tuple[ParsedSignerInfo, ...]
     crls: tuple[bytes, ...]
+    ocsps: tuple[bytes, ...] = ()  # RFC 5940 id-ri-ocsp-response
 
 
 def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
@@ -342,6 +344,13 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
             for c in _present(signed["crls"])
             if c.name == "crl"
         )
+        ocsps = tuple(
+            c.chosen["other_rev_info"].dump()
+            for c in _present(signed["crls"])
+            if c.name == "other"
+            and c.chosen["other_rev_info_format"].dotted
+            == "1.3.6.1.5.5.7.16.2"
+        )
         signers = tuple(
             _parse_signer_info(si, certificates)
             for si in signed["signer_infos"]
@@ -352,7 +361,9 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
         raise MalformedMessageError(
             f"the signature is not valid CMS: {exc}"
         ) from exc
-    return ParsedSignedData(content_type, content, certificates, signers, crls)
+    return ParsedSignedData(
+        content_type, content, certificates, signers, crls, ocsps
+    )
 
 
 def _encapsulated_bytes(value: core.Asn1Value) -> bytes | None:
@@ -605,7 +616,9 @@ def _verify_value(
         return
     # For rsaEncryption and the *_rsa / *_ecdsa OIDs the digest is the
     # SignerInfo's; a *_rsa OID naming another digest is inconsistent.
-    oid_hash = name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
+    oid_hash = (
+        name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
+    )
     if oid_hash is not None and oid_hash != digest_name:
         raise ValueError(
             f"signature algorithm {name} does not match digest {digest_name}"
