@@ -17,7 +17,7 @@ encodings of the SignerInfo's signed fields are kept byte for byte.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, parser
@@ -319,21 +319,21 @@ def _load_index(der: bytes) -> ATSHashIndexV3:
         )
     if len(children) != 4:
         raise MalformedMessageError("malformed ats-hash-index-v3")
-    return ATSHashIndexV3.load(_tlv(0x30, b"".join(children)))
+    index: ATSHashIndexV3 = ATSHashIndexV3.load(_tlv(0x30, b"".join(children)))
+    return index
 
 
 def _archive_input(
     signed: cms.SignedData,
     si: cms.SignerInfo,
-    content: bytes,
-    algorithm: str,
+    content_hash: bytes,
     index_der: bytes,
 ) -> bytes:
     # EN 319 122-1 5.5.3: eContentType, the hash of the signed content,
     # the SignerInfo's fields up to the signature, and the hash index.
     parts = [
         signed["encap_content_info"]["content_type"].dump(),
-        hashlib.new(algorithm, content).digest(),
+        content_hash,
         si["version"].dump(),
         si["sid"].dump(),
         si["digest_algorithm"].dump(),
@@ -364,7 +364,12 @@ def add_archive_timestamps(
     for si in signed["signer_infos"]:
         index = _hash_index(signed, si, algorithm)
         token_der = tsa.timestamp(
-            _archive_input(signed, si, content, algorithm, index.dump())
+            _archive_input(
+                signed,
+                si,
+                hashlib.new(algorithm, content).digest(),
+                index.dump(),
+            )
         )
         # The hash index travels as an unsigned attribute of the archive
         # timestamp token's own SignerInfo (EN 319 122-1 5.5.2).
@@ -401,9 +406,15 @@ class ArchiveStamp:
 
 
 def archive_stamps(
-    cms_der: bytes, signer_index: int, content: bytes
+    cms_der: bytes,
+    signer_index: int,
+    content_digest: Callable[[str], bytes | None],
 ) -> list[ArchiveStamp]:
-    """The archive timestamps of one SignerInfo, ready to validate."""
+    """The archive timestamps of one SignerInfo, ready to validate.
+
+    ``content_digest(name)`` returns the signed content's digest with
+    the named algorithm, or None when it is not at hand.
+    """
     info = _load(cms_der)
     signed = info["content"]
     si = signed["signer_infos"][signer_index]
@@ -428,12 +439,13 @@ def archive_stamps(
             present = {h.native for h in now[field]}
             if any(h.native not in present for h in index[field]):
                 missing = field
+        content_hash = content_digest(algorithm)
+        if content_hash is None and missing is None:
+            missing = f"content digest {algorithm}"
         covered = (
             b""
-            if missing
-            else _archive_input(
-                signed, si, content, algorithm, indexes[0].dump()
-            )
+            if missing or content_hash is None
+            else _archive_input(signed, si, content_hash, indexes[0].dump())
         )
         out.append(ArchiveStamp(token_der, covered, missing))
     return out

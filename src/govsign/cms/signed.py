@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asn1crypto import algos, cms, core
 from asn1crypto import tsp as _tsp  # noqa: F401 - registers ESS attributes
@@ -320,6 +320,7 @@ class ParsedSignedData:
     signers: tuple[ParsedSignerInfo, ...]
     crls: tuple[bytes, ...]
     ocsps: tuple[bytes, ...] = ()  # RFC 5940 id-ri-ocsp-response
+    der: bytes = field(default=b"", repr=False, compare=False)
 
 
 def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
@@ -362,7 +363,7 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
             f"the signature is not valid CMS: {exc}"
         ) from exc
     return ParsedSignedData(
-        content_type, content, certificates, signers, crls, ocsps
+        content_type, content, certificates, signers, crls, ocsps, bytes(der)
     )
 
 

@@ -12,6 +12,8 @@ import base64
 import datetime as dt
 import logging
 
+from cryptography import x509
+
 from govsign.cms import cades
 from govsign.cms.signed import parse_signed_data
 from govsign.cms.timestamp import TSAClient, validate_timestamp
@@ -100,7 +102,7 @@ def _add_validation_data(
     cms_der: bytes, validator: PathValidator, moment: dt.datetime | None
 ) -> bytes:
     parsed = parse_signed_data(cms_der)
-    certs = []
+    certs: list[x509.Certificate] = []
     crls: list[bytes] = []
     ocsps: list[bytes] = []
     for signer in parsed.signers:

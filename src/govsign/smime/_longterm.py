@@ -1,0 +1,227 @@
+"""Validation of one signer with its timestamps and embedded evidence.
+
+ETSI EN 319 102-1 in the order it prescribes: archive timestamps first
+(they prove when the rest existed), then signature timestamps (they prove
+when the signature existed: best-signature-time), then the signer's path,
+now or, when time has cured a failure, at best-signature-time (5.6.2.4).
+Revocation data embedded in the message (CAdES-LT) counts like data the
+caller supplies, so an LT message verifies with nothing fetched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from govsign.cms import cades
+from govsign.cms.signed import ParsedSignedData, ParsedSignerInfo
+from govsign.cms.timestamp import TimestampCheck, validate_timestamp
+from govsign.errors import MalformedMessageError
+from govsign.pki.validate import PathOutcome, PathValidator
+from govsign.result import (
+    Evidence,
+    Indication,
+    SubIndication,
+    TimestampInfo,
+)
+
+__all__ = ["LongTermOutcome", "validate_signer"]
+
+log = logging.getLogger(__name__)
+
+_DER = serialization.Encoding.DER
+
+
+@dataclass(frozen=True)
+class LongTermOutcome:
+    """The path outcome of a signer, with what its timestamps proved."""
+
+    path: PathOutcome
+    level: str
+    timestamps: tuple[TimestampInfo, ...]
+    best_signature_time: dt.datetime | None
+    problems: tuple[str, ...]
+    evidence: Evidence
+
+    @property
+    def indication(self) -> Indication:
+        return self.path.indication
+
+
+def _info(check: TimestampCheck, kind: str) -> TimestampInfo:
+    tsa = check.token.tsa_certificate
+    return TimestampInfo(
+        kind=kind,
+        time=check.token.gen_time,
+        authority=tsa.subject.rfc4514_string() if tsa else None,
+        indication=check.indication,
+        sub_indication=check.sub_indication,
+        problem=check.problem,
+    )
+
+
+def _unparsable(kind: str, exc: Exception) -> TimestampInfo:
+    return TimestampInfo(
+        kind=kind,
+        time=None,
+        authority=None,
+        indication=Indication.TOTAL_FAILED,
+        sub_indication=SubIndication.FORMAT_FAILURE,
+        problem=str(exc),
+    )
+
+
+def validate_signer(
+    paths: PathValidator,
+    signer: ParsedSignerInfo,
+    index: int,
+    parsed: ParsedSignedData,
+    cms_der: bytes,
+    content_digest: Callable[[str], bytes | None],
+    moment: dt.datetime,
+) -> LongTermOutcome:
+    """Validate ``signer`` (the ``index``-th SignerInfo) at ``moment``.
+
+    ``content_digest(name)`` gives the signed content's digest with the
+    named algorithm (None if unknown), for archive timestamps.
+    """
+    assert signer.certificate is not None
+    infos: list[TimestampInfo] = []
+    problems: list[str] = []
+    crls = list(parsed.crls)
+    ocsps = list(parsed.ocsps)
+    ev_certs: list[x509.Certificate] = []
+    ev_crls: list[bytes] = []
+    ev_ocsps: list[bytes] = []
+    tokens: list[bytes] = []
+
+    # EN 319 102-1 5.6.3: an archive timestamp proves that the signature,
+    # its timestamps and the validation data existed at its time.
+    archive_poe = None
+    try:
+        stamps = cades.archive_stamps(cms_der, index, content_digest)
+    except MalformedMessageError as exc:
+        stamps = []
+        problems.append(f"archive timestamp: {exc}")
+    for stamp in stamps:
+        tokens.append(stamp.token)
+        if stamp.missing:
+            problems.append(
+                "archive timestamp: something it covered was removed "
+                f"({stamp.missing})"
+            )
+            continue
+        try:
+            check = validate_timestamp(
+                stamp.token, stamp.covered, paths, moment=moment
+            )
+        except MalformedMessageError as exc:
+            infos.append(_unparsable("archive", exc))
+            problems.append(f"archive timestamp: {exc}")
+            continue
+        infos.append(_info(check, "archive"))
+        if check.passed:
+            _collect(check, ev_certs, ev_crls, ev_ocsps)
+            when = check.token.gen_time
+            archive_poe = (
+                when if archive_poe is None else min(archive_poe, when)
+            )
+        elif check.problem:
+            problems.append(check.problem)
+
+    # EN 319 122-1 5.3: the signature timestamp is over the signature
+    # value; its time is the best-signature-time (EN 319 102-1 5.6.2.4).
+    best = None
+    timestamp_failed: TimestampCheck | None = None
+    for token in cades.signature_timestamps(signer.info):
+        tokens.append(token)
+        try:
+            check = validate_timestamp(
+                token,
+                cades.signature_value(signer.info),
+                paths,
+                moment=moment,
+                poe_time=archive_poe,
+            )
+        except MalformedMessageError as exc:
+            infos.append(_unparsable("signature", exc))
+            problems.append(f"signature timestamp: {exc}")
+            continue
+        infos.append(_info(check, "signature"))
+        if check.passed:
+            _collect(check, ev_certs, ev_crls, ev_ocsps)
+            when = check.token.gen_time
+            best = when if best is None else min(best, when)
+        else:
+            timestamp_failed = check
+            if check.problem:
+                problems.append(check.problem)
+
+    # The signer's path: now, or at best-signature-time if time cured it.
+    others = [c for c in parsed.certificates if c != signer.certificate]
+    outcome = paths.validate(
+        signer.certificate,
+        others,
+        moment=moment,
+        signing_time=signer.signing_time,
+        poe_time=best,
+        crls=crls,
+        ocsps=ocsps,
+    )
+    if outcome.passed and best is None and timestamp_failed is not None:
+        # A timestamp that does not hold is a defect of the signature,
+        # even if the path alone would pass.
+        outcome = PathOutcome(
+            Indication.INDETERMINATE,
+            timestamp_failed.sub_indication
+            or SubIndication.SIG_CONSTRAINTS_FAILURE,
+            outcome.chain,
+            timestamp_failed.problem,
+            crls=outcome.crls,
+            ocsps=outcome.ocsps,
+        )
+    ev_certs = [*outcome.chain, *ev_certs]
+    if not outcome.chain:
+        ev_certs.insert(0, signer.certificate)
+    evidence = Evidence(
+        certificates=_unique(c.public_bytes(_DER) for c in ev_certs),
+        crls=_unique([*outcome.crls, *ev_crls]),
+        ocsps=_unique([*outcome.ocsps, *ev_ocsps]),
+        timestamps=tuple(tokens),
+    )
+    level = cades.level_of(cms_der, index)
+    log.debug(
+        "signer %d: level %s, best-signature-time %s", index, level, best
+    )
+    return LongTermOutcome(
+        path=outcome,
+        level=level,
+        timestamps=tuple(infos),
+        best_signature_time=best,
+        problems=tuple(problems),
+        evidence=evidence,
+    )
+
+
+def _collect(
+    check: TimestampCheck,
+    certs: list[x509.Certificate],
+    crls: list[bytes],
+    ocsps: list[bytes],
+) -> None:
+    certs.extend(check.chain)
+    crls.extend(check.crls)
+    ocsps.extend(check.ocsps)
+
+
+def _unique(items: Iterable[bytes]) -> tuple[bytes, ...]:
+    out: list[bytes] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return tuple(out)
