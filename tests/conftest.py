@@ -19,6 +19,9 @@ SHARED = REPO.parent / "shared"
 CORPORA = SHARED / "corpora"
 DEMO_PASSWORD = b"demo-password"
 
+# Loopback CRL/OCSP/TSA services as fixtures (pki, pki_crl_only).
+pytest_plugins = ["tests.services.fixtures"]
+
 
 def require_tool(name: str) -> str:
     """Return the path of a peer tool; fail in CI, skip elsewhere."""

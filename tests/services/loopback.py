@@ -72,6 +72,7 @@ class LoopbackServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
             name=f"loopback-{self.port}",
             daemon=True,
         )

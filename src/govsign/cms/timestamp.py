@@ -17,6 +17,7 @@ import logging
 import secrets
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asn1crypto import tsp
@@ -152,15 +153,21 @@ def validate_timestamp(
     *,
     moment: dt.datetime | None = None,
     poe_time: dt.datetime | None = None,
+    crls: Sequence[bytes] = (),
+    ocsps: Sequence[bytes] = (),
 ) -> TimestampCheck:
     """Check that ``token_der`` timestamps ``data`` and comes from a TSA.
 
     The TSA certificate is validated with ``validator`` (the same anchors
-    and revocation policy as the signers) at ``moment`` (default now);
-    ``poe_time`` is a later timestamp's time that proves this token
-    existed (archive timestamps).  Raises :class:`MalformedMessageError`
-    for a token that cannot be parsed; every other failure is in the
-    returned check.
+    and revocation policy as the signers) at ``moment`` (default now).
+    When that fails only for a reason time cures (revocation data no
+    longer current, TSA certificate expired or revoked since), it is
+    validated at ``poe_time`` (a later archive timestamp's time), or else
+    at the token's own time with revocation data that covers that time
+    (CAdES-LT: the data embedded when the token was fresh).  ``crls`` and
+    ``ocsps`` are such data, as embedded in the message.  Raises
+    :class:`MalformedMessageError` for a token that cannot be parsed;
+    every other failure is in the returned check.
     """
     token = parse_timestamp(token_der)
     signer = token.signed.signers[0]
@@ -218,8 +225,9 @@ def validate_timestamp(
         cert,
         others,
         moment=moment,
-        poe_time=poe_time,
-        crls=token.signed.crls,
+        poe_time=poe_time or token.gen_time,
+        crls=[*token.signed.crls, *crls],
+        ocsps=[*token.signed.ocsps, *ocsps],
         usage="any",
     )
     if not outcome.passed:

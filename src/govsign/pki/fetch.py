@@ -181,10 +181,18 @@ class RevocationFetcher:
     ) -> bool:
         for url in ocsp_urls(cert):
             try:
-                out.ocsps.append(self.ocsp(url, cert, issuer))
-                return True
+                raw = self.ocsp(url, cert, issuer)
             except OSError as exc:
-                out.problems.append(f"OCSP responder {url}: {exc}")
+                out.problems.append(str(exc))
+                continue
+            status = ocsp.load_der_ocsp_response(raw).certificate_status
+            if status is ocsp.OCSPCertStatus.UNKNOWN:
+                # RFC 6960 2.2: "unknown" says nothing either way; look
+                # for another source.
+                out.problems.append(f"OCSP responder {url}: status unknown")
+                continue
+            out.ocsps.append(raw)
+            return True
         return False
 
     def _try_crls(self, cert: x509.Certificate, out: RevocationData) -> bool:
@@ -192,7 +200,7 @@ class RevocationFetcher:
             try:
                 data = self.crl(url)
             except OSError as exc:
-                out.problems.append(f"CRL {url}: {exc}")
+                out.problems.append(str(exc))
                 continue
             if data not in out.crls:
                 out.crls.append(data)

@@ -118,7 +118,12 @@ def validate_signer(
             continue
         try:
             check = validate_timestamp(
-                stamp.token, stamp.covered, paths, moment=moment
+                stamp.token,
+                stamp.covered,
+                paths,
+                moment=moment,
+                crls=crls,
+                ocsps=ocsps,
             )
         except MalformedMessageError as exc:
             infos.append(_unparsable("archive", exc))
@@ -147,6 +152,8 @@ def validate_signer(
                 paths,
                 moment=moment,
                 poe_time=archive_poe,
+                crls=crls,
+                ocsps=ocsps,
             )
         except MalformedMessageError as exc:
             infos.append(_unparsable("signature", exc))
