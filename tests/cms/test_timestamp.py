@@ -1,0 +1,201 @@
+"""RFC 3161 and CAdES levels against real peers: ``openssl ts``/``cms``.
+
+The TSA is ``openssl ts -reply`` on loopback; the tokens govsign gets
+from it must also satisfy ``openssl ts -verify``, and the messages it
+raises to LT and LTA must still satisfy ``openssl cms -verify``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from govsign.cms import cades
+from govsign.cms.signed import parse_signed_data
+from govsign.cms.timestamp import (
+    TimestampError,
+    TSAClient,
+    parse_timestamp,
+    validate_timestamp,
+)
+from govsign.errors import ConfigurationError
+from govsign.pki.fetch import RevocationFetcher
+from govsign.pki.trust import TrustStore
+from govsign.pki.validate import PathValidator
+from govsign.result import Indication, SubIndication
+from govsign.smime.extend import extend_message, signed_layer
+from govsign.smime.signing import sign_message
+from tests.conftest import make_message
+from tests.services.loopback import LoopbackServer
+from tests.services.pki import OnlinePKI
+from tests.services.tsa import TSA_POLICY
+
+pytestmark = pytest.mark.interop
+
+_PEM = serialization.Encoding.PEM
+
+
+def _validator(pki: OnlinePKI, **kw: object) -> PathValidator:
+    return PathValidator(
+        TrustStore.of(pki.anchors),
+        fetcher=RevocationFetcher(timeout=5, **kw),  # type: ignore[arg-type]
+    )
+
+
+def _anchor_file(pki: OnlinePKI, tmp_path: Path) -> Path:
+    path = tmp_path / "root.pem"
+    path.write_bytes(pki.root.certificate.public_bytes(_PEM))
+    return path
+
+
+def test_openssl_tsa_token_validates(pki: OnlinePKI, tmp_path: Path) -> None:
+    data = b"signature value stand-in"
+    token = TSAClient(pki.tsa.url).timestamp(data)
+    parsed = parse_timestamp(token)
+    assert parsed.policy == TSA_POLICY
+    assert parsed.imprint == hashlib.sha256(data).digest()
+    assert abs(parsed.gen_time - dt.datetime.now(dt.UTC)) < dt.timedelta(
+        minutes=5
+    )
+    check = validate_timestamp(token, data, _validator(pki))
+    assert check.passed, check.problem
+    assert check.chain[0] == pki.tsa_key.certificate
+
+    # The peer agrees: openssl ts -verify over the same data and token.
+    (tmp_path / "data").write_bytes(data)
+    (tmp_path / "token.der").write_bytes(token)
+    proc = subprocess.run(
+        [
+            "openssl", "ts", "-verify", "-token_in",
+            "-in", str(tmp_path / "token.der"),
+            "-data", str(tmp_path / "data"),
+            "-CAfile", str(_anchor_file(pki, tmp_path)),
+        ],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_token_over_other_data_is_hash_failure(pki: OnlinePKI) -> None:
+    token = TSAClient(pki.tsa.url).timestamp(b"one")
+    check = validate_timestamp(token, b"two", _validator(pki))
+    assert (check.indication, check.sub_indication) == (
+        Indication.TOTAL_FAILED,
+        SubIndication.HASH_FAILURE,
+    )
+
+
+def test_token_from_untrusted_tsa_is_not_a_proof(pki: OnlinePKI) -> None:
+    token = TSAClient(pki.tsa.url).timestamp(b"data")
+    # Anchored elsewhere: the signer's own certificate as the only root.
+    stranger = PathValidator(TrustStore.of([pki.signer.certificate]))
+    check = validate_timestamp(token, b"data", stranger)
+    assert check.indication is Indication.INDETERMINATE
+    assert not check.passed
+
+
+def test_tsa_unreachable_is_a_timestamp_error(pki: OnlinePKI) -> None:
+    url = pki.tsa.url
+    pki.tsa.stop()
+    with pytest.raises(TimestampError, match="cannot reach TSA"):
+        TSAClient(url, timeout=5).timestamp(b"data")
+
+
+def test_tsa_refusing_is_a_timestamp_error() -> None:
+    def refuse(method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+        return 200, "application/timestamp-reply", b"\x30\x03\x02\x01\x02"
+
+    with LoopbackServer(refuse) as server:
+        with pytest.raises(TimestampError, match="refused|no timestamp"):
+            TSAClient(f"{server.base_url}/tsa", timeout=5).timestamp(b"x")
+
+
+def test_non_http_tsa_url_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        TSAClient("file:///tmp/tsa")
+
+
+def test_tsa_hash_must_be_strong() -> None:
+    with pytest.raises(ConfigurationError):
+        TSAClient("http://127.0.0.1:9/tsa", hash_algorithm="sha1")
+
+
+def _openssl_cms_verify(
+    message: bytes, pki: OnlinePKI, tmp_path: Path, *extra: str
+) -> subprocess.CompletedProcess[bytes]:
+    (tmp_path / "m.eml").write_bytes(message)
+    return subprocess.run(
+        [
+            "openssl", "cms", "-verify", "-in", str(tmp_path / "m.eml"),
+            "-CAfile", str(_anchor_file(pki, tmp_path)),
+            "-purpose", "any", "-out", "/dev/null", *extra,
+        ],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("level", ["T", "LT", "LTA"])
+def test_levels_keep_the_signature_valid_for_openssl(
+    pki: OnlinePKI, tmp_path: Path, level: str
+) -> None:
+    signed = sign_message(make_message(), pki.signer)
+    # CRLs rather than OCSP, so that openssl (which reads only CRLs from
+    # the CMS) can check revocation from what LT embedded.
+    raised = extend_message(
+        signed,
+        level,
+        tsa=TSAClient(pki.tsa.url),
+        validator=_validator(pki, prefer_ocsp=False),
+    )
+    _, der, content = signed_layer(raised)
+    _, original_der, original_content = signed_layer(signed)
+    assert content == original_content
+    assert cades.level_of(der) == level
+    extra = ("-crl_check_all",) if level != "T" else ()
+    proc = _openssl_cms_verify(raised, pki, tmp_path, *extra)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_lt_embeds_chain_and_revocation_data(pki: OnlinePKI) -> None:
+    signed = sign_message(make_message(), pki.signer)
+    raised = extend_message(
+        signed, "LT", tsa=TSAClient(pki.tsa.url), validator=_validator(pki)
+    )
+    parsed = parse_signed_data(signed_layer(raised)[1])
+    assert pki.root.certificate in parsed.certificates
+    assert pki.tsa_key.certificate in parsed.certificates
+    assert pki.crl("root") in parsed.crls
+    assert len(parsed.ocsps) == 1  # the signer's, from the responder
+
+
+def test_extend_is_idempotent_per_level(pki: OnlinePKI) -> None:
+    tsa = TSAClient(pki.tsa.url)
+    signed = sign_message(make_message(), pki.signer)
+    once = extend_message(signed, "T", tsa=tsa)
+    twice = extend_message(once, "T", tsa=tsa)
+    assert once == twice
+    assert pki.tsa.count("/tsa") == 1
+
+
+def test_lt_needs_a_valid_signer_now(pki: OnlinePKI) -> None:
+    from govsign.errors import SigningError
+
+    pki.issuing.revoke(
+        pki.signer.certificate.serial_number,
+        pki.now - dt.timedelta(minutes=1),
+    )
+    signed = sign_message(make_message(), pki.signer)
+    with pytest.raises(SigningError, match="does not validate"):
+        extend_message(
+            signed,
+            "LT",
+            tsa=TSAClient(pki.tsa.url),
+            validator=_validator(pki),
+        )
