@@ -12,8 +12,11 @@ from pathlib import Path
 
 import click
 
+from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore, load_crls
 from govsign.pki.validate import RevocationMode
+from govsign.report.evidence import write_evidence
+from govsign.report.html import render_html
 from govsign.report.text import (
     LANGUAGES,
     default_language,
@@ -22,7 +25,7 @@ from govsign.report.text import (
 )
 from govsign.result import Verdict
 from govsign.smime.verifying import Verifier
-from govsign_cli.common import input_argument, read_input
+from govsign_cli.common import input_argument, read_input, write_output
 
 EXIT_CODES = {
     Verdict.VALID: 0,
@@ -92,6 +95,32 @@ def _parse_time(
     is_flag=True,
     help="Do not compare the signing time with the Date header.",
 )
+@click.option(
+    "--no-fetch",
+    is_flag=True,
+    help="Fetch no CRL or OCSP response named in the certificates; use "
+    "only --crl and what the message embeds.",
+)
+@click.option(
+    "--fetch-timeout",
+    type=click.FloatRange(min=0.1, max=120),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a CRL server or OCSP responder.",
+)
+@click.option(
+    "--evidence",
+    "evidence_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write an evidence bundle (reports, certificates, CRLs, OCSP "
+    "responses, timestamps, hash manifest) into this new directory.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as printable HTML (A4) to this file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--lang",
@@ -106,6 +135,10 @@ def command(
     allow_insecure: tuple[str, ...],
     at: dt.datetime | None,
     no_date_check: bool,
+    no_fetch: bool,
+    fetch_timeout: float,
+    evidence_dir: Path | None,
+    html_path: Path | None,
     as_json: bool,
     lang: str | None,
     input_path: Path | None,
@@ -118,8 +151,14 @@ def command(
         revocation=RevocationMode(revocation),
         allow_weak=allow_insecure,
         date_tolerance=None if no_date_check else dt.timedelta(hours=1),
+        fetcher=None if no_fetch else RevocationFetcher(timeout=fetch_timeout),
     )
     result = verifier.verify(message, at=at)
+    language = lang or default_language()
+    if html_path is not None:
+        write_output(html_path, render_html(result, language).encode())
+    if evidence_dir is not None:
+        write_evidence(result, message, evidence_dir)
     if as_json:
         click.echo(render_json(result), nl=False)
     else:
