@@ -37,6 +37,7 @@ td { overflow-wrap: anywhere; }
            border: 1pt solid #000; padding: 2mm; margin: 0 0 4mm 0; }
 .hash { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; }
 ul { margin: 0; padding-left: 5mm; }
+li { font-size: 10pt; }
 footer { margin-top: 6mm; font-size: 9pt; color: #333; }
 @media print { .verdict, th { -webkit-print-color-adjust: exact;
                print-color-adjust: exact; } }
