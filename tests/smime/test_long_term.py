@@ -257,3 +257,16 @@ def test_timestamp_over_another_signature_is_not_a_proof(
     (info,) = outcome.timestamps
     assert info.sub_indication is SubIndication.HASH_FAILURE
     assert outcome.path.indication is Indication.INDETERMINATE
+
+
+def test_lt_message_needs_no_fetch_while_its_data_is_current(
+    pki: OnlinePKI,
+) -> None:
+    signed = _signed(pki, "LT")
+    assert pki.ocsp is not None
+    before = (pki.ocsp.count("/ocsp"), dict(pki.crl_server.requests))
+    verifier = Verifier(
+        TrustStore.of(pki.anchors), fetcher=RevocationFetcher(timeout=5)
+    )
+    assert verifier.verify(signed).verdict is Verdict.VALID
+    assert (pki.ocsp.count("/ocsp"), pki.crl_server.requests) == before

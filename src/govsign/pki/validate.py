@@ -245,11 +245,21 @@ class PathValidator:
             ],
             [],
         )
-        if self._fetcher is not None and (
-            self._revocation is not RevocationMode.NO_CHECK
+        outcome = self._validate_in_time(
+            signer, others, at, signing_time, poe_time, revinfo, usage
+        )
+
+        # Fetch only when the data at hand (supplied, embedded, cached)
+        # cannot establish the status: a current CRL or OCSP response
+        # already in the message needs no network.
+        if (
+            self._fetcher is not None
+            and self._revocation is not RevocationMode.NO_CHECK
+            and outcome.sub_indication is SubIndication.TRY_LATER
         ):
             fetched = self._fetcher.fetch_for(
-                [signer, *others], [*self._trust.roots, *others]
+                _chain_candidates(signer, others),
+                [*self._trust.roots, *others],
             )
             revinfo.crls.extend(
                 asn1_crl.CertificateList.load(c) for c in fetched.crls
@@ -258,37 +268,55 @@ class PathValidator:
                 asn1_ocsp.OCSPResponse.load(o) for o in fetched.ocsps
             )
             revinfo.problems.extend(fetched.problems)
-        outcome = self._validate_uncached(
-            signer, others, at, signing_time, revinfo, usage
-        )
-        if (
-            poe_time is not None
-            and poe_time < at
-            and outcome.sub_indication in _CURABLE_BY_POE
-        ):
-            log.debug(
-                "path not valid now (%s); validating at the proof of "
-                "existence %s",
-                outcome.sub_indication,
-                poe_time.isoformat(),
+            outcome = self._validate_in_time(
+                signer, others, at, signing_time, poe_time, revinfo, usage
             )
-            past = self._validate_uncached(
-                signer,
-                others,
-                poe_time,
-                signing_time,
-                revinfo,
-                usage,
-                retroactive=True,
-            )
-            if past.passed or past.sub_indication not in _CURABLE_BY_POE:
-                outcome = past
         if not outcome.passed and revinfo.problems:
             outcome = _with(outcome, fetch_problems=tuple(revinfo.problems))
         if outcome.passed and cacheable:
             entry = self._cache_entry(outcome)
             with self._lock:
                 self._cache[key] = entry
+        return outcome
+
+    def _validate_in_time(
+        self,
+        signer: x509.Certificate,
+        others: Sequence[x509.Certificate],
+        at: dt.datetime,
+        signing_time: dt.datetime | None,
+        poe_time: dt.datetime | None,
+        revinfo: _Revinfo,
+        usage: str,
+    ) -> PathOutcome:
+        outcome = self._validate_uncached(
+            signer, others, at, signing_time, revinfo, usage
+        )
+        if (
+            poe_time is None
+            or poe_time >= at
+            or outcome.sub_indication not in _CURABLE_BY_POE
+        ):
+            return outcome
+
+        # EN 319 102-1 5.6.2.4: past signature validation at the proof of
+        # existence, with revocation data issued up to now counting.
+        log.debug(
+            "path not valid now (%s); validating at the proof of existence %s",
+            outcome.sub_indication,
+            poe_time.isoformat(),
+        )
+        past = self._validate_uncached(
+            signer,
+            others,
+            poe_time,
+            signing_time,
+            revinfo,
+            usage,
+            retroactive=True,
+        )
+        if past.passed or past.sub_indication not in _CURABLE_BY_POE:
+            return past
         return outcome
 
     def _cache_entry(self, outcome: PathOutcome) -> _CacheEntry:
@@ -427,6 +455,21 @@ _CURABLE_BY_POE = frozenset(
     }
 )
 """Failures now that a proof of existence at an earlier time can cure."""
+
+
+def _chain_candidates(
+    signer: x509.Certificate, others: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """The signer and the intermediates above it, found by issuer name."""
+    chain = [signer]
+    current = signer
+    while current.issuer != current.subject and len(chain) <= len(others):
+        parent = next((c for c in others if c.subject == current.issuer), None)
+        if parent is None or parent in chain:
+            break
+        chain.append(parent)
+        current = parent
+    return chain
 
 
 def _with(outcome: PathOutcome, **changes: object) -> PathOutcome:
