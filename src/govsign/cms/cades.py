@@ -21,12 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, parser
-from asn1crypto import crl as asn1_crl
-from asn1crypto import ocsp as asn1_ocsp
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from govsign.cms.signed import original_der
 from govsign.cms.timestamp import TSAClient
 from govsign.errors import MalformedMessageError
 
@@ -83,6 +81,9 @@ def _load(cms_der: bytes) -> cms.ContentInfo:
     return info
 
 
+_raw = original_der
+
+
 def _present(value: core.Asn1Value) -> bool:
     # .native would parse every nested value, and unknown attributes
     # (archive timestamps) cannot be turned into Python values.
@@ -113,7 +114,7 @@ def _attr_values(
 
 def signature_timestamps(signer_info: cms.SignerInfo) -> list[bytes]:
     """The DER tokens of the signature-time-stamp attributes."""
-    return [v.dump() for v in _attr_values(signer_info, SIGNATURE_TIME_STAMP)]
+    return [_raw(v) for v in _attr_values(signer_info, SIGNATURE_TIME_STAMP)]
 
 
 def _tlv(tag: int, content: bytes) -> bytes:
@@ -137,23 +138,23 @@ def _rebuild_signer_info(
     # Re-encoded from the original field encodings, so the signed part
     # (signed attributes included) stays byte for byte; only
     # unsignedAttrs ([1] IMPLICIT SET OF Attribute) changes.
-    parts = [
-        si[name].dump() for name in ("version", "sid", "digest_algorithm")
-    ]
+    parts = [_raw(si[name]) for name in ("version", "sid", "digest_algorithm")]
     if _present(si["signed_attrs"]):
-        parts.append(si["signed_attrs"].dump())
-    parts += [si["signature_algorithm"].dump(), si["signature"].dump()]
+        parts.append(_raw(si["signed_attrs"]))
+    parts += [_raw(si["signature_algorithm"]), _raw(si["signature"])]
     if unsigned:
-        parts.append(_tlv(0xA1, b"".join(a.dump() for a in unsigned)))
+        parts.append(_tlv(0xA1, b"".join(_raw(a) for a in unsigned)))
     return cms.SignerInfo.load(_tlv(0x30, b"".join(parts)))
 
 
 def _rebuild(
     info: cms.ContentInfo,
     signer_infos: Sequence[cms.SignerInfo] | None = None,
-    certificates: Sequence[core.Asn1Value] | None = None,
-    crls: Sequence[core.Asn1Value] | None = None,
+    certificates: Sequence[bytes] | None = None,
+    crls: Sequence[bytes] | None = None,
 ) -> bytes:
+    # certificates and crls are encoded CertificateChoices and
+    # RevocationInfoChoice elements, kept as received.
     signed = info["content"]
     infos = (
         list(signer_infos)
@@ -163,33 +164,25 @@ def _rebuild(
     certs = (
         list(certificates)
         if certificates is not None
-        else list(signed["certificates"])
-        if _present(signed["certificates"])
-        else []
+        else _elements(signed["certificates"])
     )
-    revs = (
-        list(crls)
-        if crls is not None
-        else list(signed["crls"])
-        if _present(signed["crls"])
-        else []
-    )
-    version = signed["version"].dump()
+    revs = list(crls) if crls is not None else _elements(signed["crls"])
+    version = _raw(signed["version"])
     # RFC 5652 5.1: version 5 if other-format revocation info is present.
-    if any(r.name == "other" for r in revs):
+    if any(r[:1] == b"\xa1" for r in revs):  # [1] other
         version = core.Integer(5).dump()
     parts = [
         version,
-        signed["digest_algorithms"].dump(),
-        signed["encap_content_info"].dump(),
+        _raw(signed["digest_algorithms"]),
+        _raw(signed["encap_content_info"]),
     ]
     if certs:
-        parts.append(_tlv(0xA0, b"".join(c.dump() for c in certs)))
+        parts.append(_tlv(0xA0, b"".join(certs)))
     if revs:
-        parts.append(_tlv(0xA1, b"".join(r.dump() for r in revs)))
-    parts.append(_tlv(0x31, b"".join(i.dump() for i in infos)))
+        parts.append(_tlv(0xA1, b"".join(revs)))
+    parts.append(_tlv(0x31, b"".join(_raw(i) for i in infos)))
     signed_der = _tlv(0x30, b"".join(parts))
-    oid = info["content_type"].dump()
+    oid = _raw(info["content_type"])
     return _tlv(0x30, oid + _tlv(0xA0, signed_der))
 
 
@@ -221,40 +214,30 @@ def add_validation_data(
     """
     info = _load(cms_der)
     signed = info["content"]
-    certs = (
-        list(signed["certificates"])
-        if _present(signed["certificates"])
-        else []
-    )
-    revs = list(signed["crls"]) if _present(signed["crls"]) else []
-    have = {c.dump() for c in certs} | {r.dump() for r in revs}
+    certs = _elements(signed["certificates"])
+    revs = _elements(signed["crls"])
+    have = set(certs) | set(revs)
+
+    def add(target: list[bytes], element: bytes) -> None:
+        if element not in have:
+            target.append(element)
+            have.add(element)
+
+    # CertificateChoices / RevocationInfoChoice (RFC 5652 10.2.1-2): a
+    # certificate and a CRL stand as they are; OCSP is [1] other
+    # (RFC 5940): OtherRevocationInfoFormat { id-ri-ocsp-response, resp }.
     for cert in certificates:
-        choice = cms.CertificateChoices(
-            name="certificate",
-            value=asn1_x509.Certificate.load(cert.public_bytes(_DER)),
-        )
-        if choice.dump() not in have:
-            certs.append(choice)
-            have.add(choice.dump())
+        add(certs, cert.public_bytes(_DER))
     for crl_der in crls:
-        choice = cms.RevocationInfoChoice(
-            name="crl", value=asn1_crl.CertificateList.load(crl_der)
-        )
-        if choice.dump() not in have:
-            revs.append(choice)
-            have.add(choice.dump())
+        add(revs, crl_der)
+    oid = core.ObjectIdentifier(_OCSP_FORMAT).dump()
     for ocsp_der in ocsps:
-        choice = cms.RevocationInfoChoice(
-            name="other",
-            value={
-                "other_rev_info_format": _OCSP_FORMAT,
-                "other_rev_info": asn1_ocsp.OCSPResponse.load(ocsp_der),
-            },
-        )
-        if choice.dump() not in have:
-            revs.append(choice)
-            have.add(choice.dump())
+        add(revs, _tlv(0xA1, oid + ocsp_der))
     return _rebuild(info, certificates=certs, crls=revs)
+
+
+def _elements(value: core.Asn1Value) -> list[bytes]:
+    return [_raw(v) for v in value] if _present(value) else []
 
 
 def embedded_ocsps(cms_der: bytes) -> list[bytes]:
@@ -268,7 +251,7 @@ def embedded_ocsps(cms_der: bytes) -> list[bytes]:
             choice.name == "other"
             and choice.chosen["other_rev_info_format"].dotted == _OCSP_FORMAT
         ):
-            out.append(choice.chosen["other_rev_info"].dump())
+            out.append(_raw(choice.chosen["other_rev_info"]))
     return out
 
 
@@ -281,22 +264,18 @@ def _hash_index(
     def digest(data: bytes) -> bytes:
         return hashlib.new(algorithm, data).digest()
 
-    certs = (
-        list(signed["certificates"])
-        if _present(signed["certificates"])
-        else []
-    )
-    revs = list(signed["crls"]) if _present(signed["crls"]) else []
+    certs = _elements(signed["certificates"])
+    revs = _elements(signed["crls"])
     # EN 319 122-1 5.5.2: each unsigned attribute hashed as its attrType
     # followed by its attrValues, both with tag and length.
     attrs = [
-        digest(a["type"].dump() + a["values"].dump()) for a in _unsigned(si)
+        digest(_raw(a["type"]) + _raw(a["values"])) for a in _unsigned(si)
     ]
     return ATSHashIndexV3(
         {
             "hash_ind_algorithm": {"algorithm": algorithm},
-            "certificates_hash_index": [digest(c.dump()) for c in certs],
-            "crls_hash_index": [digest(r.dump()) for r in revs],
+            "certificates_hash_index": [digest(c) for c in certs],
+            "crls_hash_index": [digest(r) for r in revs],
             "unsigned_attrs_hash_index": attrs,
         }
     )
@@ -332,17 +311,17 @@ def _archive_input(
     # EN 319 122-1 5.5.3: eContentType, the hash of the signed content,
     # the SignerInfo's fields up to the signature, and the hash index.
     parts = [
-        signed["encap_content_info"]["content_type"].dump(),
+        _raw(signed["encap_content_info"]["content_type"]),
         content_hash,
-        si["version"].dump(),
-        si["sid"].dump(),
-        si["digest_algorithm"].dump(),
+        _raw(si["version"]),
+        _raw(si["sid"]),
+        _raw(si["digest_algorithm"]),
     ]
     if _present(si["signed_attrs"]):
-        parts.append(si["signed_attrs"].dump())
+        parts.append(_raw(si["signed_attrs"]))
     parts += [
-        si["signature_algorithm"].dump(),
-        si["signature"].dump(),
+        _raw(si["signature_algorithm"]),
+        _raw(si["signature"]),
         index_der,
     ]
     return b"".join(parts)
@@ -420,14 +399,14 @@ def archive_stamps(
     si = signed["signer_infos"][signer_index]
     out = []
     for value in _attr_values(si, ARCHIVE_TIME_STAMP_V3):
-        token_der = value.dump()
+        token_der = _raw(value)
         token = _load(token_der)
         (tsa_si,) = list(token["content"]["signer_infos"])
         indexes = _attr_values(tsa_si, ATS_HASH_INDEX_V3)
         if len(indexes) != 1:
             out.append(ArchiveStamp(token_der, b"", "ats-hash-index-v3"))
             continue
-        index = _load_index(indexes[0].dump())
+        index = _load_index(_raw(indexes[0]))
         algorithm = index["hash_ind_algorithm"]["algorithm"].native
         now = _hash_index(signed, si, algorithm)
         missing = None
@@ -445,7 +424,7 @@ def archive_stamps(
         covered = (
             b""
             if missing or content_hash is None
-            else _archive_input(signed, si, content_hash, indexes[0].dump())
+            else _archive_input(signed, si, content_hash, _raw(indexes[0]))
         )
         out.append(ArchiveStamp(token_der, covered, missing))
     return out

@@ -46,6 +46,7 @@ __all__ = [
     "parse_signed_data",
     "check_signer_info",
     "digest_content",
+    "original_der",
 ]
 
 log = logging.getLogger(__name__)
@@ -342,12 +343,12 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
         content = _encapsulated_bytes(encap["content"])
         certificates = tuple(_certificates(signed))
         crls = tuple(
-            c.chosen.dump()
+            original_der(c.chosen)
             for c in _present(signed["crls"])
             if c.name == "crl"
         )
         ocsps = tuple(
-            c.chosen["other_rev_info"].dump()
+            original_der(c.chosen["other_rev_info"])
             for c in _present(signed["crls"])
             if c.name == "other"
             and c.chosen["other_rev_info_format"].dotted
@@ -386,12 +387,28 @@ def _present(value: core.Asn1Value) -> Iterable[core.Asn1Value]:
     return value  # type: ignore[no-any-return]
 
 
+def original_der(value: core.Asn1Value) -> bytes:
+    """A parsed value's bytes exactly as received.
+
+    asn1crypto's dump() may re-encode a parsed value (it normalises, for
+    example, BIT STRINGs with unused bits in a certificate's unique IDs,
+    as in NIST PKITS 4.3.6), which changes the bytes a signature covers.
+    """
+    if isinstance(value, core.Choice) and not value.explicit:
+        # An untagged CHOICE is encoded as its chosen alternative.
+        return original_der(value.chosen)
+    header = getattr(value, "_header", None)
+    if header is None or value.contents is None:
+        return bytes(value.dump())
+    return bytes(header + value.contents + (value._trailer or b""))
+
+
 def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
     for choice in _present(signed["certificates"]):
         if choice.name != "certificate":
             continue
         try:
-            yield x509.load_der_x509_certificate(choice.chosen.dump())
+            yield x509.load_der_x509_certificate(original_der(choice.chosen))
         except ValueError:
             log.debug("skipping an unparsable certificate in the message")
 

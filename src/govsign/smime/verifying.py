@@ -41,6 +41,7 @@ from govsign.pki.trust import TrustStore
 from govsign.pki.validate import (
     PathOutcome,
     PathValidator,
+    PolicySettings,
     RevocationMode,
     certificate_sha256,
 )
@@ -138,6 +139,10 @@ class Verifier:
         A :class:`~govsign.pki.fetch.RevocationFetcher` to fetch CRLs and
         OCSP responses the certificates point to; None (the default)
         fetches nothing and uses only supplied and embedded data.
+    ``policy``
+        RFC 5280 initial policy settings
+        (:class:`~govsign.pki.validate.PolicySettings`); default: any
+        policy, none required.
     ``date_tolerance``
         Largest accepted difference between the signing time and the
         message's Date header (default one hour, as Thunderbird); None
@@ -154,6 +159,7 @@ class Verifier:
         allow_weak: Iterable[str] = (),
         date_tolerance: dt.timedelta | None = _DEFAULT_DATE_TOLERANCE,
         fetcher: RevocationFetcher | None = None,
+        policy: PolicySettings | None = None,
     ) -> None:
         self._allow_weak = tuple(sorted({a.lower() for a in allow_weak}))
         unknown = set(self._allow_weak) - {"sha1", "md5", "rsa-short"}
@@ -170,6 +176,7 @@ class Verifier:
                 a for a in self._allow_weak if a in ("sha1", "md5")
             ],
             fetcher=fetcher,
+            policy=policy,
         )
         self._date_tolerance = date_tolerance
         weakened = [f"accept {a}" for a in self._allow_weak]
