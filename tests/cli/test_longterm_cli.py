@@ -229,3 +229,41 @@ def test_verify_fetches_by_default(
     )
     assert code == 4, out  # indeterminate: no revocation data
     assert pki.ocsp.count("/ocsp") == 1
+
+
+def test_verify_offline_with_an_ocsp_response_file(
+    pki: OnlinePKI, files: dict[str, Path], tmp_path: Path
+) -> None:
+    from govsign.pki.fetch import RevocationFetcher
+
+    signed = tmp_path / "signed.eml"
+    _run(
+        "sign", "--key", str(files["p12"]), str(files["letter"]),
+        "-o", str(signed),
+    )  # fmt: skip
+    assert pki.ocsp is not None
+    response = RevocationFetcher().ocsp(
+        pki.ocsp.url, pki.signer.certificate, pki.issuing.certificate
+    )
+    (tmp_path / "signer.ocsp").write_bytes(response)
+    (tmp_path / "root.crl").write_bytes(pki.crl("root"))
+    pki.stop()
+    code, out = _run(
+        "verify", "--trust", str(files["trust"]), "--no-fetch",
+        "--ocsp", str(tmp_path / "signer.ocsp"),
+        "--crl", str(tmp_path / "root.crl"), str(signed),
+    )  # fmt: skip
+    assert code == 0, out
+
+
+def test_ocsp_file_that_is_not_ocsp_is_refused(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.ocsp"
+    junk.write_bytes(b"not an OCSP response")
+    code, out = _run(
+        "verify", "--trust", str(files["trust"]), "--ocsp", str(junk),
+        str(files["letter"]),
+    )  # fmt: skip
+    assert code == 2
+    assert "not a DER OCSP response" in out

@@ -166,3 +166,35 @@ def test_load_helpers_round_trip(pki: OnlinePKI) -> None:
     crl = x509.load_der_x509_crl(pki.crl("issuing"))
     assert crl.issuer == pki.issuing.certificate.subject
     assert crl.public_bytes(_DER) == pki.crl("issuing")
+
+
+def test_forged_certificate_cannot_make_the_verifier_fetch(
+    pki: OnlinePKI,
+) -> None:
+    # An attacker's own CA writes a "CRL" address of an internal service
+    # into its certificate (a loopback server stands in for that host).
+    from govsign.pki.demo import CertificateAuthority
+
+    with CRLServer() as internal:
+        forger = CertificateAuthority.new_root(
+            "Test Ministry CA",  # the trusted CA's name, another key
+            "Bộ Nội vụ (test)",
+            key_spec="p256",
+            not_before=pki.now - dt.timedelta(days=1),
+            not_after=pki.now + dt.timedelta(days=30),
+        )
+        forger.crl_url = internal.url("/admin/delete-everything")
+        forged = forger.issue_end_entity(
+            "Nguyễn Văn An",
+            "Sở Nội vụ tỉnh Demo",
+            "an.nv@snv.demo.gov.vn",
+            key_spec="p256",
+            not_before=pki.now - dt.timedelta(days=1),
+            not_after=pki.now + dt.timedelta(days=30),
+        )
+        validator = _validator(pki, fetcher=RevocationFetcher(timeout=5))
+        outcome = validator.validate(
+            forged.certificate, [forger.certificate, pki.issuing.certificate]
+        )
+        assert not outcome.passed
+        assert internal.requests == {}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+from cryptography.x509 import ocsp
 
 from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore, load_crls
@@ -50,6 +51,20 @@ def _parse_time(
     if moment.tzinfo is None:
         raise click.BadParameter("give a time zone, e.g. +07:00 or Z")
     return moment
+
+
+def _read_ocsp(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise click.FileError(str(path), exc.strerror) from exc
+    try:
+        ocsp.load_der_ocsp_response(data)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{path} is not a DER OCSP response", param_hint="--ocsp"
+        ) from exc
+    return data
 
 
 @click.command("verify")
@@ -96,6 +111,13 @@ def _parse_time(
     help="Do not compare the signing time with the Date header.",
 )
 @click.option(
+    "--ocsp",
+    "ocsp_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="DER OCSP response file (repeatable).",
+)
+@click.option(
     "--no-fetch",
     is_flag=True,
     help="Fetch no CRL or OCSP response named in the certificates; use "
@@ -135,6 +157,7 @@ def command(
     allow_insecure: tuple[str, ...],
     at: dt.datetime | None,
     no_date_check: bool,
+    ocsp_files: tuple[Path, ...],
     no_fetch: bool,
     fetch_timeout: float,
     evidence_dir: Path | None,
@@ -148,6 +171,7 @@ def command(
     verifier = Verifier(
         TrustStore.from_files(trust_files),
         crls=load_crls(crl_files),
+        ocsps=[_read_ocsp(p) for p in ocsp_files],
         revocation=RevocationMode(revocation),
         allow_weak=allow_insecure,
         date_tolerance=None if no_date_check else dt.timedelta(hours=1),

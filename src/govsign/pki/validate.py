@@ -26,6 +26,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -258,7 +259,7 @@ class PathValidator:
             and outcome.sub_indication is SubIndication.TRY_LATER
         ):
             fetched = self._fetcher.fetch_for(
-                _chain_candidates(signer, others),
+                _chain_candidates(signer, others, self._trust.roots),
                 [*self._trust.roots, *others],
             )
             revinfo.crls.extend(
@@ -458,18 +459,47 @@ _CURABLE_BY_POE = frozenset(
 
 
 def _chain_candidates(
-    signer: x509.Certificate, others: Sequence[x509.Certificate]
+    signer: x509.Certificate,
+    others: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
 ) -> list[x509.Certificate]:
-    """The signer and the intermediates above it, found by issuer name."""
+    """The signer and its intermediates, if they chain to an anchor.
+
+    Each link's signature is checked before anything is fetched, so that
+    only addresses a trusted CA wrote into a certificate are ever
+    contacted: a forged certificate cannot point the verifier (a mail
+    gateway) at an internal host.  Returns [] when no such chain exists.
+    """
     chain = [signer]
     current = signer
-    while current.issuer != current.subject and len(chain) <= len(others):
-        parent = next((c for c in others if c.subject == current.issuer), None)
-        if parent is None or parent in chain:
+    while len(chain) <= len(others) + 1:
+        for root in roots:
+            if root.subject == current.issuer and _issued_by(current, root):
+                return chain
+        parent = next(
+            (
+                c
+                for c in others
+                if c.subject == current.issuer
+                and c not in chain
+                and _issued_by(current, c)
+            ),
+            None,
+        )
+        if parent is None:
             break
         chain.append(parent)
         current = parent
-    return chain
+    log.debug("no signed chain to an anchor: nothing fetched")
+    return []
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _with(outcome: PathOutcome, **changes: object) -> PathOutcome:
