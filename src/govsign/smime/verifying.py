@@ -436,9 +436,7 @@ class Verifier:
             best_signature_time=(
                 long_term.best_signature_time if long_term else None
             ),
-            validated_at=(
-                long_term.path.validated_at if long_term else None
-            ),
+            validated_at=(long_term.path.validated_at if long_term else None),
             evidence=long_term.evidence if long_term else None,
         )
 
