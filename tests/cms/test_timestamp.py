@@ -199,3 +199,33 @@ def test_lt_needs_a_valid_signer_now(pki: OnlinePKI) -> None:
             tsa=TSAClient(pki.tsa.url),
             validator=_validator(pki),
         )
+
+
+def test_tsa_certificate_usage_rules(pki: OnlinePKI) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from govsign.cms.timestamp import _tsa_usage_problem
+
+    assert _tsa_usage_problem(pki.tsa_key.certificate) is None
+    window = {
+        "not_before": pki.now - dt.timedelta(days=1),
+        "not_after": pki.now + dt.timedelta(days=1),
+    }
+    ocsp_signer = pki.root.issue_service(
+        "Not a TSA", "Test", ExtendedKeyUsageOID.OCSP_SIGNING, **window
+    )
+    assert "not timeStamping" in str(
+        _tsa_usage_problem(ocsp_signer.certificate)
+    )
+    soft = pki.root.issue_end_entity(
+        "Soft TSA",
+        "Test",
+        "tsa@snv.demo.gov.vn",
+        key_spec="p256",
+        eku=[ExtendedKeyUsageOID.TIME_STAMPING],
+        **window,
+    )
+    assert "not critical" in str(_tsa_usage_problem(soft.certificate))
+    assert "no extended key usage" in str(
+        _tsa_usage_problem(pki.root.certificate)
+    )

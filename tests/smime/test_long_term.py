@@ -8,6 +8,7 @@ validating at a chosen moment (``at``), with CRLs issued for that moment.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 
@@ -270,3 +271,29 @@ def test_lt_message_needs_no_fetch_while_its_data_is_current(
     )
     assert verifier.verify(signed).verdict is Verdict.VALID
     assert (pki.ocsp.count("/ocsp"), pki.crl_server.requests) == before
+
+
+def test_archive_timestamp_over_removed_data_is_reported(
+    pki: OnlinePKI,
+) -> None:
+    from govsign.cms import cades
+    from govsign.smime.extend import signed_layer
+
+    signed = _signed(pki, "LTA")
+    entity, der, _ = signed_layer(signed)
+    info = cades._load(der)
+    crls = cades._elements(info["content"]["crls"])
+    assert len(crls) >= 2
+    stripped = cades._rebuild(info, crls=crls[1:])  # one CRL removed
+    message = signed.replace(
+        bytes(entity.body()).strip(),
+        base64.encodebytes(stripped).replace(b"\n", b"\r\n").strip(),
+    )
+    result = Verifier(
+        TrustStore.of(pki.anchors), fetcher=RevocationFetcher(timeout=5)
+    ).verify(message)
+    (signer,) = result.signers
+    archive = [t for t in signer.timestamps if t.kind == "archive"]
+    assert len(archive) == 1 and not archive[0].passed
+    assert archive[0].sub_indication is SubIndication.HASH_FAILURE
+    assert any("removed or changed" in p for p in signer.problems)

@@ -20,7 +20,11 @@ from cryptography.hazmat.primitives import serialization
 
 from govsign.cms import cades
 from govsign.cms.signed import ParsedSignedData, ParsedSignerInfo
-from govsign.cms.timestamp import TimestampCheck, validate_timestamp
+from govsign.cms.timestamp import (
+    TimestampCheck,
+    parse_timestamp,
+    validate_timestamp,
+)
 from govsign.errors import MalformedMessageError
 from govsign.pki.validate import PathOutcome, PathValidator
 from govsign.result import (
@@ -76,6 +80,22 @@ def _unparsable(kind: str, exc: Exception) -> TimestampInfo:
     )
 
 
+def _broken_archive(token: bytes, problem: str) -> TimestampInfo:
+    try:
+        parsed = parse_timestamp(token)
+        when, tsa = parsed.gen_time, parsed.tsa_certificate
+    except MalformedMessageError:
+        when, tsa = None, None
+    return TimestampInfo(
+        kind="archive",
+        time=when,
+        authority=tsa.subject.rfc4514_string() if tsa else None,
+        indication=Indication.TOTAL_FAILED,
+        sub_indication=SubIndication.HASH_FAILURE,
+        problem=problem,
+    )
+
+
 def validate_signer(
     paths: PathValidator,
     signer: ParsedSignerInfo,
@@ -111,10 +131,12 @@ def validate_signer(
     for stamp in stamps:
         tokens.append(stamp.token)
         if stamp.missing:
-            problems.append(
-                "archive timestamp: something it covered was removed "
+            problem = (
+                "archive timestamp: what it covers was removed or changed "
                 f"({stamp.missing})"
             )
+            problems.append(problem)
+            infos.append(_broken_archive(stamp.token, problem))
             continue
         try:
             check = validate_timestamp(
