@@ -38,6 +38,7 @@ __all__ = [
     "add_archive_timestamps",
     "archive_stamps",
     "embedded_ocsps",
+    "has_unsigned_attributes",
     "level_of",
     "signature_timestamps",
     "signature_value",
@@ -88,6 +89,11 @@ def _present(value: core.Asn1Value) -> bool:
     # .native would parse every nested value, and unknown attributes
     # (archive timestamps) cannot be turned into Python values.
     return not isinstance(value, core.Void) and len(value) > 0
+
+
+def has_unsigned_attributes(signer_info: cms.SignerInfo) -> bool:
+    """Whether the SignerInfo carries any unsigned attribute."""
+    return _present(signer_info["unsigned_attrs"])
 
 
 def signature_value(signer_info: cms.SignerInfo) -> bytes:

@@ -330,8 +330,9 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
 
     Raises :class:`MalformedMessageError` for anything that is not one.
     """
+    raw = bytes(der)  # one copy, shared with the result
     try:
-        info = cms.ContentInfo.load(bytes(der), strict=True)
+        info = cms.ContentInfo.load(raw, strict=True)
         if info["content_type"].native != "signed_data":
             raise MalformedMessageError(
                 "the CMS object is "
@@ -365,7 +366,7 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
             f"the signature is not valid CMS: {exc}"
         ) from exc
     return ParsedSignedData(
-        content_type, content, certificates, signers, crls, ocsps, bytes(der)
+        content_type, content, certificates, signers, crls, ocsps, raw
     )
 
 

@@ -123,11 +123,15 @@ def validate_signer(
     # EN 319 102-1 5.6.3: an archive timestamp proves that the signature,
     # its timestamps and the validation data existed at its time.
     archive_poe = None
-    try:
-        stamps = cades.archive_stamps(cms_der, index, content_digest)
-    except MalformedMessageError as exc:
-        stamps = []
-        problems.append(f"archive timestamp: {exc}")
+    # Without unsigned attributes there are no timestamps: level B, and
+    # nothing more to parse (the common case on a busy gateway).
+    has_unsigned = cades.has_unsigned_attributes(signer.info)
+    stamps: list[cades.ArchiveStamp] = []
+    if has_unsigned:
+        try:
+            stamps = cades.archive_stamps(cms_der, index, content_digest)
+        except MalformedMessageError as exc:
+            problems.append(f"archive timestamp: {exc}")
     for stamp in stamps:
         tokens.append(stamp.token)
         if stamp.missing:
@@ -223,7 +227,7 @@ def validate_signer(
         ocsps=_unique([*outcome.ocsps, *ev_ocsps]),
         timestamps=tuple(tokens),
     )
-    level = cades.level_of(cms_der, index)
+    level = cades.level_of(cms_der, index) if has_unsigned else "B"
     log.debug(
         "signer %d: level %s, best-signature-time %s", index, level, best
     )
