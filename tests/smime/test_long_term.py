@@ -115,7 +115,8 @@ def test_expired_after_timestamped_signing_is_total_passed(
 ) -> None:
     pki.signer = pki.issue_signer(not_after=pki.now + dt.timedelta(days=1))
     signed = _signed(pki, "T")
-    crls = [pki.crl("root"), pki.crl("issuing")]  # current at signing
+    # CRLs issued after the signature existed show its status then.
+    crls = _crls_at(pki, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
     result = Verifier(TrustStore.of(pki.anchors), crls=crls).verify(
         signed, at=pki.now + dt.timedelta(days=3)
     )
@@ -297,3 +298,27 @@ def test_archive_timestamp_over_removed_data_is_reported(
     assert len(archive) == 1 and not archive[0].passed
     assert archive[0].sub_indication is SubIndication.HASH_FAILURE
     assert any("removed or changed" in p for p in signer.problems)
+
+
+def test_crl_older_than_the_timestamp_cannot_vouch_for_it(
+    pki: OnlinePKI,
+) -> None:
+    # Revoked 30 minutes before signing; the only CRL at hand is from an
+    # hour before signing (still current then, but blind to the
+    # revocation).  EN 319 102-1 5.2.5.4: status at the timestamp needs
+    # data issued after it, so this is no proof of validity.
+    old_crls = [pki.crl("root"), pki.crl("issuing")]
+    pki.issuing.revoke(
+        pki.signer.certificate.serial_number,
+        pki.now - dt.timedelta(minutes=30),
+    )
+    signed = sign_message(_message(pki.now), pki.signer)
+    signed = extend_message(signed, "T", tsa=TSAClient(pki.tsa.url))
+    result = Verifier(TrustStore.of(pki.anchors), crls=old_crls).verify(
+        signed, at=pki.now + dt.timedelta(days=10)
+    )
+    assert result.verdict is Verdict.INDETERMINATE
+    assert _outcome(result) == (
+        Indication.INDETERMINATE,
+        SubIndication.TRY_LATER,
+    )

@@ -229,6 +229,7 @@ def validate_timestamp(
         crls=[*token.signed.crls, *crls],
         ocsps=[*token.signed.ocsps, *ocsps],
         usage="any",
+        fresh_after_poe=False,
     )
     if not outcome.passed:
         return TimestampCheck(

@@ -202,6 +202,7 @@ class PathValidator:
         crls: Iterable[bytes] = (),
         ocsps: Iterable[bytes] = (),
         usage: str = "smime",
+        fresh_after_poe: bool = True,
     ) -> PathOutcome:
         """Validate ``signer`` for S/MIME signing at ``moment`` (default now).
 
@@ -217,6 +218,14 @@ class PathValidator:
         call only (as embedded in the message, CAdES-LT).  ``usage`` is
         ``"smime"`` (RFC 8550 signer checks) or ``"any"`` (the caller
         checks key usage, e.g. for a timestamping unit).
+
+        ``fresh_after_poe``: at ``poe_time``, the signer's own status must
+        come from a CRL or OCSP response issued at or after it (EN 319
+        102-1 5.2.5.4 revocation freshness): an older CRL that was still
+        current then cannot show a revocation made shortly before.  CA
+        certificates need data that covers ``poe_time``.  A TSA's
+        validation at its own token's time passes False (data embedded at
+        LT time for the TSA covers that time).
         """
         at = moment or dt.datetime.now(dt.UTC)
         extra_crls = tuple(crls)
@@ -247,7 +256,14 @@ class PathValidator:
             [],
         )
         outcome = self._validate_in_time(
-            signer, others, at, signing_time, poe_time, revinfo, usage
+            signer,
+            others,
+            at,
+            signing_time,
+            poe_time,
+            revinfo,
+            usage,
+            fresh_after_poe,
         )
 
         # Fetch only when the data at hand (supplied, embedded, cached)
@@ -270,7 +286,14 @@ class PathValidator:
             )
             revinfo.problems.extend(fetched.problems)
             outcome = self._validate_in_time(
-                signer, others, at, signing_time, poe_time, revinfo, usage
+                signer,
+                others,
+                at,
+                signing_time,
+                poe_time,
+                revinfo,
+                usage,
+                fresh_after_poe,
             )
         if not outcome.passed and revinfo.problems:
             outcome = _with(outcome, fetch_problems=tuple(revinfo.problems))
@@ -289,6 +312,7 @@ class PathValidator:
         poe_time: dt.datetime | None,
         revinfo: _Revinfo,
         usage: str,
+        fresh_after_poe: bool,
     ) -> PathOutcome:
         outcome = self._validate_uncached(
             signer, others, at, signing_time, revinfo, usage
@@ -307,6 +331,8 @@ class PathValidator:
             outcome.sub_indication,
             poe_time.isoformat(),
         )
+        if fresh_after_poe:
+            revinfo = _issued_after(revinfo, signer, poe_time)
         past = self._validate_uncached(
             signer,
             others,
@@ -456,6 +482,40 @@ _CURABLE_BY_POE = frozenset(
     }
 )
 """Failures now that a proof of existence at an earlier time can cure."""
+
+
+def _issued_after(
+    revinfo: _Revinfo, signer: x509.Certificate, poe_time: dt.datetime
+) -> _Revinfo:
+    """``revinfo`` without data about ``signer`` issued before ``poe_time``.
+
+    CRLs from the signer's issuer and OCSP responses for its serial must
+    be issued at or after the proof of existence (one second of clock
+    tolerance); everything else (about CA certificates) is kept.
+    """
+    cutoff = poe_time - dt.timedelta(seconds=1)
+    issuer = signer.issuer.public_bytes()
+    crls = [
+        c
+        for c in revinfo.crls
+        if c["tbs_cert_list"]["issuer"].dump() != issuer
+        or c["tbs_cert_list"]["this_update"].native >= cutoff
+    ]
+    ocsps = []
+    for response in revinfo.ocsps:
+        try:
+            basic = response["response_bytes"]["response"].parsed
+            singles = basic["tbs_response_data"]["responses"]
+            about_signer = [
+                r
+                for r in singles
+                if r["cert_id"]["serial_number"].native == signer.serial_number
+            ]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if all(r["this_update"].native >= cutoff for r in about_signer):
+            ocsps.append(response)
+    return _Revinfo(crls, ocsps, revinfo.problems)
 
 
 def _chain_candidates(
