@@ -98,6 +98,24 @@ def test_sign_lt_then_verify_offline_with_evidence_and_html(
         check=False,
     )
     assert check.returncode == 0, check.stdout
+    # Each piece reads with OpenSSL, as docs/revocation-and-evidence.md
+    # tells an auditor.
+    commands = {
+        "crl": ["openssl", "crl", "-inform", "DER", "-noout", "-in"],
+        "ocsp-response": ["openssl", "ocsp", "-noverify", "-respin"],
+        "timestamp-token": [
+            "openssl", "ts", "-reply", "-token_in", "-text", "-in",
+        ],
+        "certificate": ["openssl", "x509", "-noout", "-in"],
+    }  # fmt: skip
+    for entry in manifest["files"]:
+        if entry["kind"] in commands:
+            proc = subprocess.run(
+                [*commands[entry["kind"]], str(evidence / entry["path"])],
+                capture_output=True,
+                check=False,
+            )
+            assert proc.returncode == 0, (entry, proc.stderr)
 
 
 def test_english_report_has_the_same_fields(
