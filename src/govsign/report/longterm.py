@@ -24,7 +24,7 @@ LONG_TERM_LABELS: Mapping[str, Mapping[str, str]] = {
         "evidence": "Revocation data used",
         "trusted": "trusted",
         "untrusted": "NOT trusted",
-        "by": "issued by",
+        "by": "issued by {tsa}",
         "valid_at_ts": "valid at {time}, as the timestamp proves",
         "valid_now": (
             "valid when checked; the signing time is only claimed by the "
@@ -44,7 +44,7 @@ LONG_TERM_LABELS: Mapping[str, Mapping[str, str]] = {
         "evidence": "Dữ liệu thu hồi đã dùng",
         "trusted": "tin cậy",
         "untrusted": "KHÔNG tin cậy",
-        "by": "do",
+        "by": "do {tsa} cấp",
         "valid_at_ts": "hợp lệ tại {time}, được dấu thời gian chứng minh",
         "valid_now": (
             "hợp lệ tại thời điểm kiểm tra; thời điểm ký chỉ do người ký "
@@ -86,7 +86,7 @@ def long_term_rows(
         state = labels["trusted" if stamp.passed else "untrusted"]
         value = f"{format_time(stamp.time, labels['unknown'])} ({state}"
         if stamp.authority:
-            value += f", {labels['by']} {stamp.authority}"
+            value += ", " + labels["by"].format(tsa=stamp.authority)
         value += ")"
         if stamp.problem and not stamp.passed:
             value += f": {stamp.problem}"
