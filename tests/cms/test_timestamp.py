@@ -229,3 +229,76 @@ def test_tsa_certificate_usage_rules(pki: OnlinePKI) -> None:
     assert "no extended key usage" in str(
         _tsa_usage_problem(pki.root.certificate)
     )
+
+
+def test_archive_timestamp_v3_structure(pki: OnlinePKI) -> None:
+    import hashlib as _h
+
+    from asn1crypto import parser
+
+    signed = sign_message(make_message(), pki.signer)
+    raised = extend_message(
+        signed, "LTA", tsa=TSAClient(pki.tsa.url), validator=_validator(pki)
+    )
+    _, der, content = signed_layer(raised)
+    info = cades._load(der)
+    signed_data = info["content"]
+    si = signed_data["signer_infos"][0]
+    (ats,) = cades._attr_values(si, cades.ARCHIVE_TIME_STAMP_V3)
+    token = cades._load(cades._raw(ats))
+    (tsa_si,) = list(token["content"]["signer_infos"])
+    # EN 319 122-1 V1.1.1: ats-hash-index-v3 is 0.4.0.19122.1.5, in the
+    # archive timestamp token's unsigned attributes.
+    (index_value,) = cades._attr_values(tsa_si, "0.4.0.19122.1.5")
+    outer = parser.parse(cades._raw(index_value))
+    children = []
+    rest = outer[4]
+    while rest:
+        child = parser.parse(rest, strict=False)
+        size = len(child[3]) + len(child[4]) + len(child[5])
+        children.append(rest[:size])
+        rest = rest[size:]
+    assert len(children) == 4  # hashIndAlgorithm written out
+    index = cades._load_index(cades._raw(index_value))
+    assert index["hash_ind_algorithm"]["algorithm"].native == "sha256"
+    certs = cades._elements(signed_data["certificates"])
+    assert [h.native for h in index["certificates_hash_index"]] == [
+        _h.sha256(c).digest() for c in certs
+    ]
+    # One unsigned attribute value before the archive timestamp: the
+    # signature timestamp, hashed as attrType || AttributeValue.
+    (tst_attr,) = [
+        a
+        for a in cades._unsigned(si)
+        if a["type"].dotted == cades.SIGNATURE_TIME_STAMP
+    ]
+    expected = _h.sha256(
+        cades._raw(tst_attr["type"]) + cades._raw(tst_attr["values"][0])
+    ).digest()
+    assert [h.native for h in index["unsigned_attrs_hash_index"]] == [expected]
+    # The imprint covers what the standard lists, recomputed here.
+    (stamp,) = cades.archive_stamps(
+        der, 0, lambda name: _h.new(name, content).digest()
+    )
+    assert stamp.missing is None
+    assert (
+        parse_timestamp(stamp.token).imprint
+        == _h.sha256(stamp.covered).digest()
+    )
+
+
+def test_archive_timestamp_survives_later_additions(pki: OnlinePKI) -> None:
+    signed = sign_message(make_message(), pki.signer)
+    raised = extend_message(
+        signed, "LTA", tsa=TSAClient(pki.tsa.url), validator=_validator(pki)
+    )
+    entity, der, content = signed_layer(raised)
+    # More validation data after the archive timestamp: still covered
+    # entries all present, so the archive timestamp still holds.
+    more = cades.add_validation_data(der, crls=[pki.crl("issuing")])
+    (stamp,) = cades.archive_stamps(
+        more, 0, lambda name: hashlib.new(name, content).digest()
+    )
+    assert stamp.missing is None
+    check = validate_timestamp(stamp.token, stamp.covered, _validator(pki))
+    assert check.passed, check.problem

@@ -46,7 +46,12 @@ __all__ = [
 
 SIGNATURE_TIME_STAMP = "1.2.840.113549.1.9.16.2.14"
 ARCHIVE_TIME_STAMP_V3 = "0.4.0.1733.2.4"
-ATS_HASH_INDEX_V3 = "0.4.0.1733.2.5"
+ATS_HASH_INDEX_V3 = "0.4.0.19122.1.5"  # EN 319 122-1 id-aa-ATSHashIndex-v3
+_DIGEST_OIDS = {
+    "sha256": "2.16.840.1.101.3.4.2.1",
+    "sha384": "2.16.840.1.101.3.4.2.2",
+    "sha512": "2.16.840.1.101.3.4.2.3",
+}
 _OCSP_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response, RFC 5940
 
 _DER = serialization.Encoding.DER
@@ -264,26 +269,42 @@ def embedded_ocsps(cms_der: bytes) -> list[bytes]:
 # --------------------------------------------------------------- LTA
 
 
-def _hash_index(
+def _hash_lists(
     signed: cms.SignedData, si: cms.SignerInfo, algorithm: str
-) -> ATSHashIndexV3:
+) -> tuple[list[bytes], list[bytes], list[bytes]]:
     def digest(data: bytes) -> bytes:
         return hashlib.new(algorithm, data).digest()
 
-    certs = _elements(signed["certificates"])
-    revs = _elements(signed["crls"])
-    # EN 319 122-1 5.5.2: each unsigned attribute hashed as its attrType
-    # followed by its attrValues, both with tag and length.
+    certs = [digest(c) for c in _elements(signed["certificates"])]
+    revs = [digest(r) for r in _elements(signed["crls"])]
+    # EN 319 122-1 V1.1.1 5.5.2: one hash per attribute value, over the
+    # attrType followed by that AttributeValue, each with tag and length.
     attrs = [
-        digest(_raw(a["type"]) + _raw(a["values"])) for a in _unsigned(si)
+        digest(_raw(a["type"]) + _raw(value))
+        for a in _unsigned(si)
+        for value in a["values"]
     ]
-    return ATSHashIndexV3(
-        {
-            "hash_ind_algorithm": {"algorithm": algorithm},
-            "certificates_hash_index": [digest(c) for c in certs],
-            "crls_hash_index": [digest(r) for r in revs],
-            "unsigned_attrs_hash_index": attrs,
-        }
+    return certs, revs, attrs
+
+
+def _hash_index(
+    signed: cms.SignedData, si: cms.SignerInfo, algorithm: str
+) -> bytes:
+    """The DER ATSHashIndexV3 of what the SignedData holds now."""
+    certs, revs, attrs = _hash_lists(signed, si, algorithm)
+
+    def sequence_of(hashes: list[bytes]) -> bytes:
+        return _tlv(0x30, b"".join(_tlv(0x04, h) for h in hashes))
+
+    # hashIndAlgorithm is written even for SHA-256 (as EU DSS does for
+    # v3), with absent parameters.
+    oid = core.ObjectIdentifier(_DIGEST_OIDS[algorithm]).dump()
+    return _tlv(
+        0x30,
+        _tlv(0x30, oid)
+        + sequence_of(certs)
+        + sequence_of(revs)
+        + sequence_of(attrs),
     )
 
 
@@ -350,10 +371,7 @@ def add_archive_timestamps(
         index = _hash_index(signed, si, algorithm)
         token_der = tsa.timestamp(
             _archive_input(
-                signed,
-                si,
-                hashlib.new(algorithm, content).digest(),
-                index.dump(),
+                signed, si, hashlib.new(algorithm, content).digest(), index
             )
         )
         # The hash index travels as an unsigned attribute of the archive
@@ -364,7 +382,7 @@ def add_archive_timestamps(
             tsa_si,
             [
                 *_unsigned(tsa_si),
-                _new_attribute(ATS_HASH_INDEX_V3, index.dump()),
+                _new_attribute(ATS_HASH_INDEX_V3, index),
             ],
         )
         token_der = _rebuild(token, signer_infos=[tsa_si])
@@ -414,15 +432,20 @@ def archive_stamps(
             continue
         index = _load_index(_raw(indexes[0]))
         algorithm = index["hash_ind_algorithm"]["algorithm"].native
-        now = _hash_index(signed, si, algorithm)
+        if algorithm not in _DIGEST_OIDS:
+            out.append(ArchiveStamp(token_der, b"", f"hash {algorithm}"))
+            continue
+        # EN 319 122-1 5.5.2: every hash in the index must still match
+        # something in the SignedData (more may have been added since).
+        now = _hash_lists(signed, si, algorithm)
         missing = None
-        for field in (
+        fields = (
             "certificates_hash_index",
             "crls_hash_index",
             "unsigned_attrs_hash_index",
-        ):
-            present = {h.native for h in now[field]}
-            if any(h.native not in present for h in index[field]):
+        )
+        for field, present in zip(fields, now, strict=True):
+            if any(h.native not in set(present) for h in index[field]):
                 missing = field
         content_hash = content_digest(algorithm)
         if content_hash is None and missing is None:
