@@ -36,6 +36,25 @@ from govsign.result import (
 
 __all__ = ["LongTermOutcome", "validate_signer"]
 
+# What garbled unsigned attributes raise while being read: asn1crypto's
+# ValueError/TypeError/KeyError, and govsign's MalformedMessageError.
+_BAD_INPUT = (MalformedMessageError, ValueError, TypeError, KeyError)
+
+_INDETERMINATE_SUBS = frozenset(
+    {
+        SubIndication.SIG_CONSTRAINTS_FAILURE,
+        SubIndication.CHAIN_CONSTRAINTS_FAILURE,
+        SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+        SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+        SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+        SubIndication.REVOKED_NO_POE,
+        SubIndication.REVOKED_CA_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
+        SubIndication.TRY_LATER,
+    }
+)
+
 log = logging.getLogger(__name__)
 
 _DER = serialization.Encoding.DER
@@ -69,7 +88,7 @@ def _info(check: TimestampCheck, kind: str) -> TimestampInfo:
     )
 
 
-def _unparsable(kind: str, exc: Exception) -> TimestampInfo:
+def _unparsable(kind: str, exc: BaseException) -> TimestampInfo:
     return TimestampInfo(
         kind=kind,
         time=None,
@@ -130,7 +149,8 @@ def validate_signer(
     if has_unsigned:
         try:
             stamps = cades.archive_stamps(cms_der, index, content_digest)
-        except MalformedMessageError as exc:
+        except _BAD_INPUT as exc:
+            infos.append(_unparsable("archive", exc))
             problems.append(f"archive timestamp: {exc}")
     for stamp in stamps:
         tokens.append(stamp.token)
@@ -151,7 +171,7 @@ def validate_signer(
                 crls=crls,
                 ocsps=ocsps,
             )
-        except MalformedMessageError as exc:
+        except _BAD_INPUT as exc:
             infos.append(_unparsable("archive", exc))
             problems.append(f"archive timestamp: {exc}")
             continue
@@ -168,20 +188,26 @@ def validate_signer(
     # EN 319 122-1 5.3: the signature timestamp is over the signature
     # value; its time is the best-signature-time (EN 319 102-1 5.6.2.4).
     best = None
-    timestamp_failed: TimestampCheck | None = None
-    for token in cades.signature_timestamps(signer.info):
+    try:
+        signature_tokens = cades.signature_timestamps(signer.info)
+        signature_value = cades.signature_value(signer.info)
+    except _BAD_INPUT as exc:
+        signature_tokens, signature_value = [], b""
+        infos.append(_unparsable("signature", exc))
+        problems.append(f"signature timestamp: {exc}")
+    for token in signature_tokens:
         tokens.append(token)
         try:
             check = validate_timestamp(
                 token,
-                cades.signature_value(signer.info),
+                signature_value,
                 paths,
                 moment=moment,
                 poe_time=archive_poe,
                 crls=crls,
                 ocsps=ocsps,
             )
-        except MalformedMessageError as exc:
+        except _BAD_INPUT as exc:
             infos.append(_unparsable("signature", exc))
             problems.append(f"signature timestamp: {exc}")
             continue
@@ -190,10 +216,8 @@ def validate_signer(
             _collect(check, ev_certs, ev_crls, ev_ocsps)
             when = check.token.gen_time
             best = when if best is None else min(best, when)
-        else:
-            timestamp_failed = check
-            if check.problem:
-                problems.append(check.problem)
+        elif check.problem:
+            problems.append(check.problem)
 
     # The signer's path: now, or at best-signature-time if time cured it.
     others = [c for c in parsed.certificates if c != signer.certificate]
@@ -206,15 +230,19 @@ def validate_signer(
         crls=crls,
         ocsps=ocsps,
     )
-    if outcome.passed and best is None and timestamp_failed is not None:
-        # A timestamp that does not hold is a defect of the signature,
-        # even if the path alone would pass.
+    broken = [i for i in infos if not i.passed]
+    if outcome.passed and broken:
+        # Every timestamp in the message must hold: one that does not
+        # (forged, over other data, untrusted TSA, garbled) makes the
+        # signature's own claims about time unreliable.
+        sub = broken[0].sub_indication
         outcome = PathOutcome(
             Indication.INDETERMINATE,
-            timestamp_failed.sub_indication
-            or SubIndication.SIG_CONSTRAINTS_FAILURE,
+            sub
+            if sub in _INDETERMINATE_SUBS
+            else SubIndication.SIG_CONSTRAINTS_FAILURE,
             outcome.chain,
-            timestamp_failed.problem,
+            f"the {broken[0].kind} timestamp does not hold",
             crls=outcome.crls,
             ocsps=outcome.ocsps,
         )
@@ -227,7 +255,10 @@ def validate_signer(
         ocsps=_unique([*outcome.ocsps, *ev_ocsps]),
         timestamps=tuple(tokens),
     )
-    level = cades.level_of(cms_der, index) if has_unsigned else "B"
+    try:
+        level = cades.level_of(cms_der, index) if has_unsigned else "B"
+    except _BAD_INPUT:
+        level = "B"
     log.debug(
         "signer %d: level %s, best-signature-time %s", index, level, best
     )
