@@ -26,13 +26,19 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as cv_errors
 from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 
+from govsign.pki._revinfo import (
+    CURABLE_BY_POE,
+    Revinfo,
+    about_chain,
+    chain_candidates,
+    issued_after,
+)
 from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore
 from govsign.result import Indication, SubIndication
@@ -244,7 +250,7 @@ class PathValidator:
             if entry and entry.valid_from <= at <= entry.valid_until:
                 return entry.outcome
 
-        revinfo = _Revinfo(
+        revinfo = Revinfo(
             [
                 *self._crls,
                 *(asn1_crl.CertificateList.load(c) for c in extra_crls),
@@ -275,7 +281,7 @@ class PathValidator:
             and outcome.sub_indication is SubIndication.TRY_LATER
         ):
             fetched = self._fetcher.fetch_for(
-                _chain_candidates(signer, others, self._trust.roots),
+                chain_candidates(signer, others, self._trust.roots),
                 [*self._trust.roots, *others],
             )
             revinfo.crls.extend(
@@ -310,7 +316,7 @@ class PathValidator:
         at: dt.datetime,
         signing_time: dt.datetime | None,
         poe_time: dt.datetime | None,
-        revinfo: _Revinfo,
+        revinfo: Revinfo,
         usage: str,
         fresh_after_poe: bool,
     ) -> PathOutcome:
@@ -320,7 +326,7 @@ class PathValidator:
         if (
             poe_time is None
             or poe_time >= at
-            or outcome.sub_indication not in _CURABLE_BY_POE
+            or outcome.sub_indication not in CURABLE_BY_POE
         ):
             return outcome
 
@@ -332,7 +338,7 @@ class PathValidator:
             poe_time.isoformat(),
         )
         if fresh_after_poe:
-            revinfo = _issued_after(revinfo, signer, poe_time)
+            revinfo = issued_after(revinfo, signer, poe_time)
         past = self._validate_uncached(
             signer,
             others,
@@ -342,7 +348,7 @@ class PathValidator:
             usage,
             retroactive=True,
         )
-        if past.passed or past.sub_indication not in _CURABLE_BY_POE:
+        if past.passed or past.sub_indication not in CURABLE_BY_POE:
             return past
         return outcome
 
@@ -363,7 +369,7 @@ class PathValidator:
         others: Sequence[x509.Certificate],
         at: dt.datetime,
         signing_time: dt.datetime | None,
-        revinfo: _Revinfo,
+        revinfo: Revinfo,
         usage: str = "smime",
         *,
         retroactive: bool = False,
@@ -420,7 +426,7 @@ class PathValidator:
             x509.load_der_x509_certificate(c.dump())
             for c in reversed(list(path.iter_certs(include_root=True)))
         )
-        crls, ocsps = _about(chain, revinfo)
+        crls, ocsps = about_chain(chain, revinfo)
         usage_problem = (
             smime_signing_usage_problem(signer) if usage == "smime" else None
         )
@@ -443,7 +449,7 @@ class PathValidator:
         )
 
     def _context(
-        self, at: dt.datetime, revinfo: _Revinfo, retroactive: bool
+        self, at: dt.datetime, revinfo: Revinfo, retroactive: bool
     ) -> ValidationContext:
         mode = {
             RevocationMode.REQUIRE: "require",
@@ -465,131 +471,8 @@ class PathValidator:
         )
 
 
-@dataclass
-class _Revinfo:
-    crls: list[asn1_crl.CertificateList]
-    ocsps: list[asn1_ocsp.OCSPResponse]
-    problems: list[str]
-
-
-_CURABLE_BY_POE = frozenset(
-    {
-        SubIndication.REVOKED_NO_POE,
-        SubIndication.REVOKED_CA_NO_POE,
-        SubIndication.OUT_OF_BOUNDS_NO_POE,
-        SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
-        SubIndication.TRY_LATER,
-    }
-)
-"""Failures now that a proof of existence at an earlier time can cure."""
-
-
-def _issued_after(
-    revinfo: _Revinfo, signer: x509.Certificate, poe_time: dt.datetime
-) -> _Revinfo:
-    """``revinfo`` without data about ``signer`` issued before ``poe_time``.
-
-    CRLs from the signer's issuer and OCSP responses for its serial must
-    be issued at or after the proof of existence (one second of clock
-    tolerance); everything else (about CA certificates) is kept.
-    """
-    cutoff = poe_time - dt.timedelta(seconds=1)
-    issuer = signer.issuer.public_bytes()
-    crls = [
-        c
-        for c in revinfo.crls
-        if c["tbs_cert_list"]["issuer"].dump() != issuer
-        or c["tbs_cert_list"]["this_update"].native >= cutoff
-    ]
-    ocsps = []
-    for response in revinfo.ocsps:
-        try:
-            basic = response["response_bytes"]["response"].parsed
-            singles = basic["tbs_response_data"]["responses"]
-            about_signer = [
-                r
-                for r in singles
-                if r["cert_id"]["serial_number"].native == signer.serial_number
-            ]
-        except (KeyError, TypeError, ValueError):
-            continue
-        if all(r["this_update"].native >= cutoff for r in about_signer):
-            ocsps.append(response)
-    return _Revinfo(crls, ocsps, revinfo.problems)
-
-
-def _chain_candidates(
-    signer: x509.Certificate,
-    others: Sequence[x509.Certificate],
-    roots: Sequence[x509.Certificate],
-) -> list[x509.Certificate]:
-    """The signer and its intermediates, if they chain to an anchor.
-
-    Each link's signature is checked before anything is fetched, so that
-    only addresses a trusted CA wrote into a certificate are ever
-    contacted: a forged certificate cannot point the verifier (a mail
-    gateway) at an internal host.  Returns [] when no such chain exists.
-    """
-    chain = [signer]
-    current = signer
-    while len(chain) <= len(others) + 1:
-        for root in roots:
-            if root.subject == current.issuer and _issued_by(current, root):
-                return chain
-        parent = next(
-            (
-                c
-                for c in others
-                if c.subject == current.issuer
-                and c not in chain
-                and _issued_by(current, c)
-            ),
-            None,
-        )
-        if parent is None:
-            break
-        chain.append(parent)
-        current = parent
-    log.debug("no signed chain to an anchor: nothing fetched")
-    return []
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _with(outcome: PathOutcome, **changes: object) -> PathOutcome:
     return dataclasses.replace(outcome, **changes)  # type: ignore[arg-type]
-
-
-def _about(
-    chain: Sequence[x509.Certificate], revinfo: _Revinfo
-) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-    """The CRLs and OCSP responses that concern ``chain``, as DER."""
-    names = {c.subject.public_bytes() for c in chain}
-    serials = {c.serial_number for c in chain}
-    crls: list[bytes] = []
-    for crl in revinfo.crls:
-        issuer = crl["tbs_cert_list"]["issuer"].dump()
-        der = crl.dump()
-        if issuer in names and der not in crls:
-            crls.append(der)
-    ocsps: list[bytes] = []
-    for response in revinfo.ocsps:
-        try:
-            basic = response["response_bytes"]["response"].parsed
-            singles = basic["tbs_response_data"]["responses"]
-            ids = {s["cert_id"]["serial_number"].native for s in singles}
-        except (KeyError, TypeError, ValueError):
-            continue
-        der = response.dump()
-        if ids & serials and der not in ocsps:
-            ocsps.append(der)
-    return tuple(crls), tuple(ocsps)
 
 
 def smime_signing_usage_problem(cert: x509.Certificate) -> str | None:
