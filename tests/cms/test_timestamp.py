@@ -302,3 +302,21 @@ def test_archive_timestamp_survives_later_additions(pki: OnlinePKI) -> None:
     assert stamp.missing is None
     check = validate_timestamp(stamp.token, stamp.covered, _validator(pki))
     assert check.passed, check.problem
+
+
+def test_opaque_signed_message_reaches_lta(
+    pki: OnlinePKI, tmp_path: Path
+) -> None:
+    from govsign.smime.verifying import Verifier
+
+    signed = sign_message(make_message(), pki.signer, opaque=True)
+    raised = extend_message(
+        signed, "LTA", tsa=TSAClient(pki.tsa.url), validator=_validator(pki)
+    )
+    assert b"application/pkcs7-mime" in raised.split(b"\r\n\r\n", 1)[0]
+    proc = _openssl_cms_verify(raised, pki, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    pki.stop()
+    result = Verifier(TrustStore.of(pki.anchors)).verify(raised)
+    assert result.valid, result.problems
+    assert result.signers[0].level == "LTA"
