@@ -1,0 +1,1 @@
+"""govsign: signed and encrypted official e-mail (S/MIME)."""

@@ -1,0 +1,1 @@
+"""MIME framing of S/MIME messages."""
