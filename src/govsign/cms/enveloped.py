@@ -55,7 +55,12 @@ from govsign.errors import (
     EncryptionError,
     MalformedMessageError,
 )
-from govsign.keys.base import Decrypter, KeyTransportPadding
+from govsign.keys.base import (
+    Decrypter,
+    KeyTransportPadding,
+    OaepDecrypter,
+    OaepParameters,
+)
 
 __all__ = [
     "ContentEncryption",
@@ -813,15 +818,21 @@ def _kari_entries(
 def _unwrap_key_transport(
     entry: _Entry, decrypter: Decrypter, key_length: int
 ) -> bytes:
+    oaep = _full_oaep(entry, decrypter)
+
     # RFC 3218 section 2.3.2: prepare a random key before trying, use it
     # whenever key transport fails or yields a key of the wrong length,
     # and carry on to the content decryption either way.
     fallback = os.urandom(key_length)
-    padding_kind = _padding_kind(entry)
     try:
-        cek = decrypter.decrypt_key_transport(
-            entry.encrypted_key, padding_kind
-        )
+        if oaep is not None:
+            cek = oaep.decrypt_key_transport_oaep(
+                entry.encrypted_key, _oaep_parameters(entry)
+            )
+        else:
+            cek = decrypter.decrypt_key_transport(
+                entry.encrypted_key, _padding_kind(entry)
+            )
     except DecryptionError:
         cek = fallback
     good = len(cek) == key_length
@@ -831,17 +842,29 @@ def _unwrap_key_transport(
 def _padding_kind(entry: _Entry) -> KeyTransportPadding:
     if entry.oaep is None:
         return KeyTransportPadding.PKCS1V15
+    return _OAEP_BY_HASH[entry.oaep[0]]
+
+
+def _oaep_parameters(entry: _Entry) -> OaepParameters:
+    assert entry.oaep is not None
+    return OaepParameters(*entry.oaep)
+
+
+def _full_oaep(entry: _Entry, decrypter: Decrypter) -> OaepDecrypter | None:
+    """The decrypter to use for OAEP parameters KeyTransportPadding lacks."""
+    if entry.oaep is None:
+        return None
     hash_name, mgf_hash, label = entry.oaep
-    kind = _OAEP_BY_HASH.get(hash_name)
-    if kind is None or mgf_hash != hash_name or label:
-        # The Decrypter interface (and PKCS#11 tokens) take one hash for
-        # both and no label; say so rather than fail obscurely.
-        raise DecryptionError(
-            f"cannot decrypt {entry.summary.key_management}: govsign's key "
-            "interface supports OAEP only with the same hash for MGF1 and "
-            "an empty label"
-        )
-    return kind
+    if hash_name in _OAEP_BY_HASH and mgf_hash == hash_name and not label:
+        return None
+    if isinstance(decrypter, OaepDecrypter):
+        return decrypter
+    # Public parameters, so naming them helps no attacker.
+    raise MalformedMessageError(
+        f"this key cannot decrypt {entry.summary.key_management}: it "
+        "supports OAEP only with the same hash for MGF1 and an empty label",
+        part="cms",
+    )
 
 
 def _unwrap_key_agreement(

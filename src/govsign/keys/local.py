@@ -22,6 +22,7 @@ from govsign.errors import DecryptionError, KeySourceError, SigningError
 from govsign.keys.base import (
     HashName,
     KeyTransportPadding,
+    OaepParameters,
     SignatureAlgorithm,
     SignatureScheme,
 )
@@ -163,6 +164,32 @@ class LocalKey:
             return key.decrypt(encrypted_key, pad)
         except ValueError:
             # One message for every failure: no padding oracle.
+            raise DecryptionError("decryption failed") from None
+
+    def decrypt_key_transport_oaep(
+        self, encrypted_key: bytes, parameters: OaepParameters
+    ) -> bytes:
+        key = self._key
+        names: dict[str, type[hashes.HashAlgorithm]] = {
+            "sha1": hashes.SHA1,
+            "sha256": hashes.SHA256,
+            "sha384": hashes.SHA384,
+            "sha512": hashes.SHA512,
+        }
+        if (
+            not isinstance(key, rsa.RSAPrivateKey)
+            or parameters.hash not in names
+            or parameters.mgf1_hash not in names
+        ):
+            raise DecryptionError("decryption failed")
+        pad = padding.OAEP(
+            mgf=padding.MGF1(names[parameters.mgf1_hash]()),
+            algorithm=names[parameters.hash](),
+            label=parameters.label or None,
+        )
+        try:
+            return key.decrypt(encrypted_key, pad)
+        except ValueError:
             raise DecryptionError("decryption failed") from None
 
     def key_agreement(
