@@ -1,1 +1,1 @@
-"""MIME framing of S/MIME messages."""
+"""MIME framing of S/MIME: canonical form, signed forms, coverage."""
