@@ -39,6 +39,7 @@ from govsign.result import (
 from govsign.smime.signing import sign_message as sign
 from govsign.smime.verifying import Verifier, verify, verify_or_raise
 
+# isort: split
 # Encryption (issue 3): a block of its own, to merge cleanly.
 from govsign.cms.enveloped import ContentEncryption, Recipient
 from govsign.smime.encryption import (
