@@ -1,0 +1,142 @@
+"""``govsign decrypt``: decrypt a message with your key.
+
+The decrypted message goes to standard output (or ``-o``); a short
+account of how it was encrypted goes to standard error.  With ``--trust``
+the signatures inside are verified too, and the exit status is that of
+``govsign verify`` (0 valid, 3 invalid, 4 indeterminate, 5 unsigned).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from govsign.keys import open_key
+from govsign.pki.trust import TrustStore, load_crls
+from govsign.pki.validate import RevocationMode
+from govsign.report.text import default_language, render_text
+from govsign.smime.encryption import DecryptionResult, decrypt
+from govsign.smime.sign_encrypt import decrypt_and_verify
+from govsign.smime.verifying import Verifier
+from govsign_cli.commands.verify import EXIT_CODES
+from govsign_cli.common import (
+    input_argument,
+    output_option,
+    password_file_option,
+    read_input,
+    write_output,
+)
+from govsign_cli.secrets import read_secret
+
+
+def _describe(result: DecryptionResult) -> str:
+    protected = (
+        "integrity protected"
+        if result.integrity_protected
+        else "NOT integrity protected"
+    )
+    lines = [
+        f"decrypted: {result.smime_type}, {result.content_encryption.value} "
+        f"({protected})",
+        f"key: {result.key_management} for {result.decrypted_for}",
+        f"recipients: {len(result.recipients)}",
+    ]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("decrypt")
+@click.option(
+    "--key",
+    "key_spec",
+    required=True,
+    metavar="KEY",
+    help="Your decryption key: a .p12/.pfx file, or a PEM key with --cert.",
+)
+@click.option(
+    "--cert",
+    "cert_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Certificate for a PEM key.",
+)
+@password_file_option
+@click.option(
+    "--trust",
+    "trust_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Also verify the signatures inside against these root CAs "
+    "(repeatable).",
+)
+@click.option(
+    "--crl",
+    "crl_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CRL file for verification (repeatable).",
+)
+@click.option(
+    "--revocation",
+    type=click.Choice([m.value for m in RevocationMode]),
+    default=RevocationMode.REQUIRE.value,
+    show_default=True,
+    help="Revocation policy for verification.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Report as JSON on stderr."
+)
+@input_argument
+@output_option
+def command(
+    key_spec: str,
+    cert_path: str | None,
+    password_file: Path | None,
+    trust_files: tuple[str, ...],
+    crl_files: tuple[str, ...],
+    revocation: str,
+    as_json: bool,
+    input_path: Path | None,
+    output_path: Path | None,
+) -> None:
+    """Decrypt IN.eml (or standard input) and write the readable message.
+
+    The password of the key comes from --password-file, the
+    GOVSIGN_PASSWORD variable, or a prompt; never from the command line.
+    """
+    message = read_input(input_path)
+    key = open_key(
+        key_spec,
+        lambda: read_secret(
+            secret_file=password_file, prompt=f"Password for {key_spec}"
+        ),
+        certificate=cert_path,
+    )
+    if not trust_files:
+        decrypted = decrypt(message, key)
+        write_output(output_path, decrypted.message)
+        if as_json:
+            report = json.dumps(decrypted.result.to_dict(), indent=2)
+            click.echo(report, err=True)
+        else:
+            click.echo(_describe(decrypted.result), err=True, nl=False)
+        return
+
+    verifier = Verifier(
+        TrustStore.from_files(trust_files),
+        crls=load_crls(crl_files),
+        revocation=RevocationMode(revocation),
+        date_tolerance=dt.timedelta(hours=1),
+    )
+    opened = decrypt_and_verify(message, key, verifier)
+    write_output(output_path, opened.message)
+    if as_json:
+        click.echo(json.dumps(opened.to_dict(), indent=2), err=True)
+    else:
+        click.echo(_describe(opened.decryption), err=True, nl=False)
+        text = render_text(opened.verification, default_language())
+        click.echo(text, err=True, nl=False)
+    sys.exit(EXIT_CODES[opened.verification.verdict])
