@@ -123,7 +123,10 @@ def _split(message: bytes) -> _Split:
         head, body = message, b""
     else:
         head, body = message[: match.start()], message[match.end() :]
-    eol = b"\r\n" if b"\r\n" in (head or message[:200]) else b"\n"
+    first = message.find(b"\n")
+    eol = (
+        b"\r\n" if first > 0 and message[first - 1 : first] == b"\r" else b"\n"
+    )
     fields: list[bytes] = []
     for line in head.split(b"\n"):
         line = line.removesuffix(b"\r")
