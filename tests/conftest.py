@@ -1,12 +1,9 @@
-"""Shared fixtures: a demo PKI with recipients of every key type.
-
-Also :func:`require_tool`, so that tests needing a real peer fail in CI
-(``CI=true``) rather than skip silently when the peer is missing.
-"""
+"""Fixtures shared by the whole suite."""
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import os
 import shutil
 from dataclasses import dataclass
@@ -17,24 +14,82 @@ from cryptography.hazmat.primitives import serialization
 
 from govsign.keys import LocalKey
 from govsign.pki.demo import DemoPKI, build_demo_pki, write_pkcs12
+from govsign.pki.trust import TrustStore
+from govsign.smime.verifying import Verifier
 
-PASSWORD = b"demo-password"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CORPORA = SHARED / "corpora"
+DEMO_PASSWORD = b"demo-password"
 
 
 def require_tool(name: str) -> str:
-    """Return the path of ``name``; skip (or fail under CI) without it."""
+    """Return the path of a peer tool; fail in CI, skip elsewhere."""
     path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (see scripts/setup-system.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    if path:
+        return path
+    message = f"{name} is not installed (run scripts/setup-system.sh)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_corpus(name: str) -> Path:
+    """Return a corpus directory; fail in CI when it is missing."""
+    path = CORPORA / name
+    if path.is_dir():
+        return path
+    message = f"corpus {path} is missing"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def demo_pki(tmp_path_factory: pytest.TempPathFactory) -> DemoPKI:
+    """One demo hierarchy for the session (RSA key generation is slow)."""
+    return build_demo_pki(tmp_path_factory.mktemp("pki"), DEMO_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def demo_trust(demo_pki: DemoPKI) -> TrustStore:
+    return TrustStore.from_pem_file(demo_pki.trust_file)
+
+
+@pytest.fixture(scope="session")
+def demo_verifier(demo_pki: DemoPKI, demo_trust: TrustStore) -> Verifier:
+    return Verifier(demo_trust, crls=demo_pki.crls)
+
+
+def make_message(
+    body: str = "Kính gửi Sở Tài chính,\nĐây là công văn.\n",
+    *,
+    sender: str = "an.nv@snv.demo.gov.vn",
+    subject: str = "Công văn số 15/SNV-VP",
+    date: dt.datetime | None = None,
+    extra_headers: str = "",
+) -> bytes:
+    """A small plain-text message from the demo clerk."""
+    when = date or dt.datetime.now(dt.UTC)
+    head = (
+        f"From: {sender}\n"
+        "To: binh.tt@stc.demo.gov.vn\n"
+        f"Subject: {subject}\n"
+        f"Date: {email.utils.format_datetime(when)}\n"
+        "Message-ID: <test@snv.demo.gov.vn>\n"
+        f"{extra_headers}"
+    )
+    return (head + "\n" + body).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Encryption (issue 3): recipients of every key type, with their keys as
+# files for the peer tools.
 
 
 @dataclass(frozen=True)
 class EncryptionPKI:
-    """Recipients of each key type, with their keys as files."""
+    """Recipients of each key type beside the demo hierarchy."""
 
     demo: DemoPKI
     keys: dict[str, LocalKey]
@@ -51,13 +106,14 @@ class EncryptionPKI:
 
 
 @pytest.fixture(scope="session")
-def enc_pki(tmp_path_factory: pytest.TempPathFactory) -> EncryptionPKI:
+def enc_pki(
+    demo_pki: DemoPKI, tmp_path_factory: pytest.TempPathFactory
+) -> EncryptionPKI:
     directory = tmp_path_factory.mktemp("enc-pki")
-    demo = build_demo_pki(directory / "demo", PASSWORD)
     now = dt.datetime.now(dt.UTC)
 
     def issue(name: str, email: str, spec: str, **extra: bool) -> LocalKey:
-        return demo.ministry.issue_end_entity(
+        return demo_pki.ministry.issue_end_entity(
             name,
             "Sở Tài chính tỉnh Demo",
             email,
@@ -68,9 +124,9 @@ def enc_pki(tmp_path_factory: pytest.TempPathFactory) -> EncryptionPKI:
         )
 
     keys = {
-        "rsa": demo.recipient,
-        "p256": demo.recipient_ec,
-        "clerk": demo.clerk,
+        "rsa": demo_pki.recipient,
+        "p256": demo_pki.recipient_ec,
+        "clerk": demo_pki.clerk,
         "p384": issue("Phạm Thị Dung", "dung.pt@stc.demo.gov.vn", "p384"),
         "x25519": issue("Hoàng Văn Em", "em.hv@stc.demo.gov.vn", "x25519"),
         "signing-only": issue(
@@ -89,5 +145,5 @@ def enc_pki(tmp_path_factory: pytest.TempPathFactory) -> EncryptionPKI:
             )
         )
         if name != "x25519":  # cryptography cannot put X25519 in PKCS#12
-            write_pkcs12(directory / f"{name}.p12", key, PASSWORD, name)
-    return EncryptionPKI(demo=demo, keys=keys, directory=directory)
+            write_pkcs12(directory / f"{name}.p12", key, DEMO_PASSWORD, name)
+    return EncryptionPKI(demo=demo_pki, keys=keys, directory=directory)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, EncryptionPKI, require_tool
 from govsign.cms.enveloped import ContentEncryption, Recipient, build_envelope
 from govsign.keys import KeyTransportPadding
 from govsign.smime.encryption import decrypt, encrypt
+from tests.conftest import DEMO_PASSWORD, EncryptionPKI, require_tool
 
 pytestmark = pytest.mark.interop
 
@@ -289,7 +289,7 @@ def nss_db(enc_pki, tmp_path_factory) -> Path:
                 "-d",
                 database,
                 "-W",
-                PASSWORD.decode(),
+                DEMO_PASSWORD.decode(),
             ]
         )
         assert done.returncode == 0, done.stderr.decode()
