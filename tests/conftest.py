@@ -18,7 +18,9 @@ from govsign.pki.trust import TrustStore
 from govsign.smime.verifying import Verifier
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# GOVSIGN_SHARED points elsewhere when the checkout is not beside shared/
+# (a git worktree, for instance).
+SHARED = Path(os.environ.get("GOVSIGN_SHARED", REPO.parent / "shared"))
 CORPORA = SHARED / "corpora"
 DEMO_PASSWORD = b"demo-password"
 

@@ -336,12 +336,12 @@ def _find_envelope(
         if _is_enveloped_part(inner):
             return inner, "application/pkcs7-mime signed-data (not checked)"
 
-    # EFAIL: an encrypted part among other parts is never decrypted.
-    if top.is_multipart() and any(
-        _is_enveloped_part(p) for p in top.walk() if p is not top
-    ):
+    # EFAIL: an encrypted part among other parts, or deeper than one
+    # outer signature, is never decrypted.
+    if _holds_envelope(top, depth=3):
         raise MalformedMessageError(
-            f"the encrypted part is only one part of a {ctype} message; "
+            f"the encrypted part is nested inside this {ctype} message "
+            "(beside other parts or under more than one signature); "
             "govsign decrypts only a message whose whole body is "
             "encrypted, so that decrypted text is never shown beside "
             "text anyone could have added (EFAIL)"
@@ -349,6 +349,23 @@ def _find_envelope(
     raise MalformedMessageError(
         f"the message is not encrypted (its content type is {ctype})"
     )
+
+
+def _holds_envelope(entity: Message, depth: int) -> bool:
+    """Whether an enveloped part lies anywhere below ``entity``."""
+    if depth == 0:
+        return False
+    for part in entity.walk():
+        if part is not entity and _is_enveloped_part(part):
+            return True
+        if _smime_type(part) == "signed-data":
+            try:
+                inner = _parse_headers(_opaque_signed_content(_payload(part)))
+            except MalformedMessageError:
+                continue
+            if _is_enveloped_part(inner) or _holds_envelope(inner, depth - 1):
+                return True
+    return False
 
 
 def decrypt(message: bytes, key: Decrypter) -> DecryptedMessage:
