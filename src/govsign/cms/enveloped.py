@@ -236,76 +236,80 @@ def build_envelope(
         # RFC 5084 section 3.2: 12-byte nonce; govsign writes 16-byte tags.
         nonce = os.urandom(12)
         sealed = AESGCM(cek).encrypt(nonce, content, None)
-        ciphertext, tag = sealed[:-16], sealed[-16:]
+        ciphertext: bytes | memoryview = memoryview(sealed)[:-16]
+        tag = sealed[-16:]
         parameters = GCMParameters({"aes_nonce": nonce, "aes_icvlen": 16})
-        body = cms.AuthEnvelopedData(
-            {
-                # RFC 5083 section 2.1: version is always 0.
-                "version": "v0",
-                "recipient_infos": infos,
-                "auth_encrypted_content_info": _content_info(
-                    content_type, algorithm_oid, parameters, ciphertext
-                ),
-                "mac": tag,
-            }
-        )
-        outer_type = "authenticated_enveloped_data"
+        # RFC 5083 section 2.1: version is always 0.
+        version, trailer = 0, b"".join(_frame(0x04, [tag]))
+        outer_oid = "1.2.840.113549.1.9.16.1.23"
     else:
         iv = os.urandom(16)
         padder = padding.PKCS7(128).padder()
         padded = padder.update(content) + padder.finalize()
         encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
         ciphertext = encryptor.update(padded) + encryptor.finalize()
-        body = cms.EnvelopedData(
-            {
-                # RFC 5652 section 6.1: 0 only when every entry is ktri v0.
-                "version": "v0" if all_v0 else "v2",
-                "recipient_infos": infos,
-                "encrypted_content_info": _content_info(
-                    content_type,
-                    algorithm_oid,
-                    core.OctetString(iv),
-                    ciphertext,
-                ),
-            }
-        )
-        outer_type = "enveloped_data"
-    log.debug(
-        "built %s with %s for %d recipient(s)",
-        outer_type,
-        content_encryption.value,
-        len(recipients),
-    )
-    info = cms.ContentInfo({"content_type": outer_type, "content": body})
-    return bytes(info.dump())
+        parameters = core.OctetString(iv)
+        # RFC 5652 section 6.1: 0 only when every entry is ktri v0.
+        version, trailer = (0 if all_v0 else 2), b""
+        outer_oid = "1.2.840.113549.1.7.3"
 
-
-def _content_info(
-    content_type: str,
-    algorithm_oid: str,
-    parameters: object,
-    ciphertext: bytes,
-) -> cms.EncryptedContentInfo:
-    return cms.EncryptedContentInfo(
+    # The small parts come from asn1crypto; the outer layers are framed
+    # here as a list of chunks joined once, so the (possibly large)
+    # ciphertext is copied once rather than once per nesting level.
+    head = cms.EncryptedContentInfo(
         {
             "content_type": content_type,
             "content_encryption_algorithm": {
                 "algorithm": algorithm_oid,
                 "parameters": parameters,
             },
-            "encrypted_content": ciphertext,
         }
+    ).contents
+    content_info = _frame(0x30, [head, *_frame(0x80, [ciphertext])])
+    body = _frame(
+        0x30,
+        [
+            core.Integer(version).dump(),
+            cms.RecipientInfos(infos).dump(),
+            *content_info,
+            trailer,
+        ],
     )
+    log.debug(
+        "built %s with %s for %d recipient(s)",
+        "AuthEnvelopedData"
+        if content_encryption.authenticated
+        else "EnvelopedData",
+        content_encryption.value,
+        len(recipients),
+    )
+    outer = core.ObjectIdentifier(outer_oid).dump()
+    return b"".join(_frame(0x30, [outer, *_frame(0xA0, body)]))
+
+
+def _frame(
+    tag: int, chunks: list[bytes | memoryview]
+) -> list[bytes | memoryview]:
+    """DER framing: the tag and definite length, then ``chunks``."""
+    length = sum(len(c) for c in chunks)
+    return [bytes([tag]) + _der_length(length), *chunks]
 
 
 def _issuer_and_serial(
     certificate: x509.Certificate,
 ) -> cms.IssuerAndSerialNumber:
-    der = certificate.public_bytes(serialization.Encoding.DER)
-    parsed = asn1_x509.Certificate.load(der)
-    return cms.IssuerAndSerialNumber(
-        {"issuer": parsed.issuer, "serial_number": parsed.serial_number}
+    # The issuer exactly as the certificate encodes it (RFC 5652 section
+    # 10.2.4), framed here: asn1crypto would rebuild the whole Name.
+    der = b"".join(
+        _frame(
+            0x30,
+            [
+                certificate.issuer.public_bytes(),
+                core.Integer(certificate.serial_number).dump(),
+            ],
+        )
     )
+    return cms.IssuerAndSerialNumber.load(der)
 
 
 def _describe(certificate: x509.Certificate) -> str:

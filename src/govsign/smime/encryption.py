@@ -150,8 +150,16 @@ def _join(fields: Sequence[bytes], eol: bytes) -> bytes:
 
 
 def _canonical(data: bytes) -> bytes:
-    # RFC 8551 section 3.1.1: canonical CRLF line endings.
-    return re.sub(rb"\r?\n", b"\r\n", data)
+    # RFC 8551 section 3.1.1: canonical CRLF line endings.  Two replaces
+    # run in C; a regular expression takes five times as long on 10 MB.
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _base64_lines(data: bytes, eol: bytes) -> bytes:
+    # RFC 2045 section 6.8: lines of at most 76 characters.
+    encoded = base64.b64encode(data)
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    return eol.join(lines) + eol
 
 
 # ---------------------------------------------------------------------------
@@ -265,8 +273,7 @@ def encrypt(
         b"Content-Transfer-Encoding: base64",
         b'Content-Disposition: attachment; filename="smime.p7m"',
     ]
-    encoded = base64.encodebytes(der).replace(b"\n", split.eol)
-    return _join(outer, split.eol) + split.eol + encoded
+    return _join(outer, split.eol) + split.eol + _base64_lines(der, split.eol)
 
 
 # ---------------------------------------------------------------------------
@@ -315,14 +322,37 @@ def _opaque_signed_content(der: bytes) -> bytes:
     return data
 
 
+def _whole_body(message: bytes, body: bytes, headers: Message) -> bytes:
+    # The common case, read without the email package's line-by-line
+    # parser (seconds on a large message).
+    encoding = str(headers.get("Content-Transfer-Encoding", "")).lower()
+    if encoding.strip() == "base64":
+        try:
+            data = base64.b64decode(body)
+        except ValueError as exc:
+            raise MalformedMessageError(
+                "the encrypted body is not valid base64"
+            ) from exc
+    else:
+        data = _payload(_parse_headers(message))
+    if not data:
+        raise MalformedMessageError("the encrypted part is empty")
+    return data
+
+
 def _find_envelope(
     message: bytes,
-) -> tuple[Message, str | None]:
-    """Return the enveloped part and a note on any outer signature."""
+) -> tuple[Message, bytes, str | None]:
+    """Return the enveloped part, its CMS, and any outer signature."""
+    split = _split(message)
+    head = _join(split.fields, b"\r\n") + b"\r\n"
+    top = email.parser.BytesHeaderParser(
+        policy=email.policy.compat32
+    ).parsebytes(head)
+    if _is_enveloped_part(top):
+        return top, _whole_body(message, split.body, top), None
     top = _parse_headers(message)
     ctype = top.get_content_type()
-    if _is_enveloped_part(top):
-        return top, None
 
     # An outer signature around the whole encrypted entity (RFC 8551
     # section 3.7: sign after encrypt) is peeled, not verified.
@@ -330,11 +360,13 @@ def _find_envelope(
         parts = top.get_payload()
         first = parts[0] if isinstance(parts, list) and parts else None
         if isinstance(first, Message) and _is_enveloped_part(first):
-            return first, "multipart/signed (not checked by decrypt)"
+            note = "multipart/signed (not checked by decrypt)"
+            return first, _payload(first), note
     if ctype in _PKCS7_TYPES and _smime_type(top) == "signed-data":
         inner = _parse_headers(_opaque_signed_content(_payload(top)))
         if _is_enveloped_part(inner):
-            return inner, "application/pkcs7-mime signed-data (not checked)"
+            note = "application/pkcs7-mime signed-data (not checked)"
+            return inner, _payload(inner), note
 
     # EFAIL: an encrypted part among other parts, or deeper than one
     # outer signature, is never decrypted.
@@ -378,8 +410,8 @@ def decrypt(message: bytes, key: Decrypter) -> DecryptedMessage:
     :class:`~govsign.errors.DecryptionError` when the key matches no
     recipient or decryption fails (one message for every cause).
     """
-    part, outer_signature = _find_envelope(message)
-    opened = open_envelope(_payload(part), key)
+    part, der, outer_signature = _find_envelope(message)
+    opened = open_envelope(der, key)
     if opened.content_type != "1.2.840.113549.1.7.1":
         raise MalformedMessageError(
             f"the encrypted content is {opened.content_type}, not a MIME "
