@@ -334,6 +334,22 @@ def test_truncated_cms_raises_malformed(enc_pki):
             open_envelope(der[:cut], enc_pki.keys["rsa"])
 
 
+@pytest.mark.parametrize("name", ["p256", "x25519"])
+def test_truncated_cms_at_every_length_raises_malformed(enc_pki, name):
+    der = build_envelope(b"short", [_recipient(enc_pki, name)])
+    for cut in range(len(der)):
+        with pytest.raises(MalformedMessageError):
+            open_envelope(der[:cut], enc_pki.keys[name])
+
+
+def test_small_order_x25519_ephemeral_key_fails_cleanly(enc_pki):
+    der = build_envelope(CONTENT, [_recipient(enc_pki, "x25519")])
+    kari = cms.ContentInfo.load(der)["content"]["recipient_infos"][0].chosen
+    point = bytes(kari["originator"].chosen["public_key"].contents)[1:]
+    with pytest.raises(DecryptionError, match="^decryption failed$"):
+        open_envelope(der.replace(point, bytes(32)), enc_pki.keys["x25519"])
+
+
 def test_trailing_garbage_after_cms_raises_malformed(enc_pki):
     der = build_envelope(CONTENT, [_recipient(enc_pki, "rsa")])
     with pytest.raises(MalformedMessageError):

@@ -875,7 +875,11 @@ def _unwrap_key_agreement(
     entry: _Entry, decrypter: Decrypter, key_length: int
 ) -> bytes:
     peer = _originator_public_key(entry, decrypter.certificate)
-    secret = decrypter.key_agreement(peer)
+    try:
+        secret = decrypter.key_agreement(peer)
+    except ValueError:
+        # For instance an X25519 point of small order (all-zero secret).
+        raise DecryptionError(_FAILED) from None
     info = shared_info(entry.wrap_oid, entry.wrap_length, entry.ukm)
     kek = derive_kek(
         entry.family, entry.hash_name, secret, info, entry.wrap_length
