@@ -282,3 +282,26 @@ def test_real_processes_round_trip(enc_pki: EncryptionPKI, letter, tmp_path):
     assert wrong.returncode == 2
     assert b"Traceback" not in wrong.stderr
     assert wrong.stderr.startswith(b"govsign: error: ")
+
+
+def test_x25519_recipient_with_pem_key(runner, enc_pki, letter, tmp_path):
+    # PKCS#12 cannot carry X25519 keys (cryptography refuses), so such a
+    # recipient opens mail with a PEM key and its certificate.
+    encrypted = tmp_path / "encrypted.eml"
+    _encrypt(
+        runner, letter, encrypted, "--to", str(enc_pki.cert_file("x25519"))
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "decrypt",
+            "--key",
+            str(enc_pki.key_file("x25519")),
+            "--cert",
+            str(enc_pki.cert_file("x25519")),
+            str(encrypted),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "x25519-hkdf-sha256+aes256-wrap" in result.stderr
+    assert "Đây là công văn." in result.stdout
