@@ -149,13 +149,13 @@ def test_pkcs1v15_padding_failure_continues_with_random_key(
     # decryption runs with a random key of the right length.
     der = build_envelope(CONTENT, [_recipient(enc_pki, "rsa", V15)])
     seen: list[int] = []
-    real = enveloped._decrypt_content
+    real = enveloped.decrypt_content
 
     def spy(parsed, cek):
         seen.append(len(cek))
         return real(parsed, cek)
 
-    monkeypatch.setattr(enveloped, "_decrypt_content", spy)
+    monkeypatch.setattr(enveloped, "decrypt_content", spy)
     failing = _FailingTransport(enc_pki.keys["rsa"])
     error = _error_of(lambda: open_envelope(der, failing))
     assert seen == [32]
