@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from govsign.cms.enveloped import ContentEncryption, Recipient, build_envelope
+from govsign.cms.enveloped import (
+    ContentEncryption,
+    Recipient,
+    build_envelope,
+    open_envelope,
+)
 from govsign.keys import KeyTransportPadding
 from govsign.smime.encryption import decrypt, encrypt
 from tests.conftest import DEMO_PASSWORD, EncryptionPKI, require_tool
@@ -318,6 +323,31 @@ def test_nss_decrypts_govsign_rsa_pkcs1v15_cbc(
     done = _cmsutil(nss_db, der, tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == ENTITY
+
+
+def test_govsign_decrypts_nss_output(nss_db, enc_pki, tmp_path):
+    # cmsutil -E writes BER (indefinite lengths, chunked OCTET STRINGs).
+    source = tmp_path / "entity.txt"
+    source.write_bytes(ENTITY)
+    out = tmp_path / "nss.der"
+    done = _run(
+        [
+            "cmsutil",
+            "-E",
+            "-d",
+            f"sql:{nss_db}",
+            "-r",
+            "binh.tt@stc.demo.gov.vn",
+            "-i",
+            str(source),
+            "-o",
+            str(out),
+        ]
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    opened = open_envelope(out.read_bytes(), enc_pki.keys["rsa"])
+    assert opened.content == ENTITY
+    assert opened.key_management == "rsaes-pkcs1v15"
 
 
 @pytest.mark.parametrize(
