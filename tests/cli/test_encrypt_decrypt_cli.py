@@ -57,6 +57,8 @@ def test_encrypt_then_decrypt_round_trip(runner, enc_pki, letter, tmp_path):
             cli,
             [
                 "decrypt",
+                "--lang",
+                "en",
                 "--key",
                 str(enc_pki.p12_file(name)),
                 str(encrypted),
@@ -305,3 +307,32 @@ def test_x25519_recipient_with_pem_key(runner, enc_pki, letter, tmp_path):
     assert result.exit_code == 0, result.output
     assert "x25519-hkdf-sha256+aes256-wrap" in result.stderr
     assert "Đây là công văn." in result.stdout
+
+
+def test_decrypt_report_in_vietnamese(runner, enc_pki, letter, tmp_path):
+    encrypted = tmp_path / "encrypted.eml"
+    _encrypt(
+        runner,
+        letter,
+        encrypted,
+        "--to",
+        str(enc_pki.cert_file("rsa")),
+        "--cipher",
+        "aes256-cbc",
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "decrypt",
+            "--lang",
+            "vi",
+            "--key",
+            str(enc_pki.p12_file("rsa")),
+            str(encrypted),
+        ],
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Đã giải mã: enveloped-data, aes256-cbc" in result.stderr
+    assert "KHÔNG được bảo vệ toàn vẹn" in result.stderr
+    assert "Cảnh báo: nội dung có thể đã bị sửa" in result.stderr

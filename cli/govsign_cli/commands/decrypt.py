@@ -18,8 +18,9 @@ import click
 from govsign.keys import open_key
 from govsign.pki.trust import TrustStore, load_crls
 from govsign.pki.validate import RevocationMode
-from govsign.report.text import default_language, render_text
-from govsign.smime.encryption import DecryptionResult, decrypt
+from govsign.report.decryption_text import render_decryption
+from govsign.report.text import LANGUAGES, default_language, render_text
+from govsign.smime.encryption import decrypt
 from govsign.smime.sign_encrypt import decrypt_and_verify
 from govsign.smime.verifying import Verifier
 from govsign_cli.commands.verify import EXIT_CODES
@@ -31,22 +32,6 @@ from govsign_cli.common import (
     write_output,
 )
 from govsign_cli.secrets import read_secret
-
-
-def _describe(result: DecryptionResult) -> str:
-    protected = (
-        "integrity protected"
-        if result.integrity_protected
-        else "NOT integrity protected"
-    )
-    lines = [
-        f"decrypted: {result.smime_type}, {result.content_encryption.value} "
-        f"({protected})",
-        f"key: {result.key_management} for {result.decrypted_for}",
-        f"recipients: {len(result.recipients)}",
-    ]
-    lines += [f"warning: {w}" for w in result.warnings]
-    return "\n".join(lines) + "\n"
 
 
 @click.command("decrypt")
@@ -89,6 +74,11 @@ def _describe(result: DecryptionResult) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Report as JSON on stderr."
 )
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    help="Report language (default: Vietnamese on a Vietnamese locale).",
+)
 @input_argument
 @output_option
 def command(
@@ -99,6 +89,7 @@ def command(
     crl_files: tuple[str, ...],
     revocation: str,
     as_json: bool,
+    lang: str | None,
     input_path: Path | None,
     output_path: Path | None,
 ) -> None:
@@ -108,6 +99,7 @@ def command(
     GOVSIGN_PASSWORD variable, or a prompt; never from the command line.
     """
     message = read_input(input_path)
+    language = lang or default_language()
     key = open_key(
         key_spec,
         lambda: read_secret(
@@ -122,7 +114,8 @@ def command(
             report = json.dumps(decrypted.result.to_dict(), indent=2)
             click.echo(report, err=True)
         else:
-            click.echo(_describe(decrypted.result), err=True, nl=False)
+            text = render_decryption(decrypted.result, language)
+            click.echo(text, err=True, nl=False)
         return
 
     verifier = Verifier(
@@ -136,7 +129,7 @@ def command(
     if as_json:
         click.echo(json.dumps(opened.to_dict(), indent=2), err=True)
     else:
-        click.echo(_describe(opened.decryption), err=True, nl=False)
-        text = render_text(opened.verification, default_language())
+        text = render_decryption(opened.decryption, language)
+        text += render_text(opened.verification, language)
         click.echo(text, err=True, nl=False)
     sys.exit(EXIT_CODES[opened.verification.verdict])
