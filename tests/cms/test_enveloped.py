@@ -520,3 +520,22 @@ def test_oaep_sha1_not_written(enc_pki):
             CONTENT,
             [_recipient(enc_pki, "rsa", KeyTransportPadding.OAEP_SHA1)],
         )
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(-30, -1), (1, 30)],
+    ids=["expired", "not_yet_valid"],
+)
+def test_certificate_outside_validity_refused(enc_pki, start, end):
+    now = dt.datetime.now(dt.UTC)
+    holder = enc_pki.demo.ministry.issue_end_entity(
+        "Out of time",
+        "Org",
+        "time@example.vn",
+        key_spec="p256",
+        not_before=now + dt.timedelta(days=start),
+        not_after=now + dt.timedelta(days=end),
+    )
+    with pytest.raises(EncryptionError, match="valid only from"):
+        build_envelope(CONTENT, [Recipient(holder.certificate)])

@@ -333,3 +333,17 @@ def test_decrypt_and_verify_unsigned_message_says_unsigned(enc_pki, verifier):
     opened = decrypt_and_verify(encrypted, enc_pki.keys["rsa"], verifier)
     assert opened.verification.verdict is Verdict.UNSIGNED
     assert not opened.trustworthy
+
+
+def test_sign_with_signing_only_seal_leaves_the_seal_out(enc_pki, verifier):
+    seal = enc_pki.demo.seal  # keyUsage without keyEncipherment
+    sealed = sign_and_encrypt(
+        _letter().replace(b"an.nv@", b"vanthu@"),
+        seal,
+        [enc_pki.keys["rsa"].certificate],
+    )
+    opened = decrypt_and_verify(sealed, enc_pki.keys["rsa"], verifier)
+    assert len(opened.decryption.recipients) == 1
+    assert opened.verification.verdict is Verdict.VALID, (
+        opened.verification.problems
+    )

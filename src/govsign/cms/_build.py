@@ -7,6 +7,8 @@ wrap (RFC 3394).  Private to govsign.cms.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from asn1crypto import cms, core, keys
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,7 +30,7 @@ from govsign.cms._model import (
 from govsign.errors import EncryptionError
 from govsign.keys.base import KeyTransportPadding
 
-__all__ = ["recipient_info"]
+__all__ = ["check_recipient", "recipient_info"]
 
 
 def _issuer_and_serial(
@@ -62,8 +64,26 @@ def _check_key_usage(certificate: x509.Certificate, usage: str) -> None:
         )
 
 
-def recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
-    certificate = recipient.certificate
+def check_recipient(
+    certificate: x509.Certificate, at: dt.datetime | None = None
+) -> None:
+    """Raise :class:`EncryptionError` unless mail can be encrypted to it.
+
+    Checks the key type, the key usage (RFC 8550 section 4.4.2), the RSA
+    size and the validity period at ``at`` (default now); not the path to
+    a trust anchor, which is the caller's (the gateway's) business.
+    """
+    moment = at or dt.datetime.now(dt.UTC)
+    if not (
+        certificate.not_valid_before_utc
+        <= moment
+        <= certificate.not_valid_after_utc
+    ):
+        raise EncryptionError(
+            f"the certificate of {describe(certificate)} is valid only "
+            f"from {certificate.not_valid_before_utc:%Y-%m-%d} to "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d}"
+        )
     public_key = certificate.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
         _check_key_usage(certificate, "key_encipherment")
@@ -73,17 +93,30 @@ def recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
                 f"{public_key.key_size} bits; at least {MIN_RSA_BITS} "
                 "are required"
             )
-        return _ktri(recipient, public_key, cek)
+        return
     if isinstance(
         public_key, ec.EllipticCurvePublicKey | x25519.X25519PublicKey
     ):
         _check_key_usage(certificate, "key_agreement")
-        return _kari(certificate, public_key, cek)
+        return
     raise EncryptionError(
         f"the certificate of {describe(certificate)} holds a "
         f"{type(public_key).__name__.removesuffix('PublicKey')} key, "
         "which cannot receive encrypted mail"
     )
+
+
+def recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
+    """The RecipientInfo that gives ``recipient`` the content key."""
+    certificate = recipient.certificate
+    check_recipient(certificate)
+    public_key = certificate.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return _ktri(recipient, public_key, cek)
+    assert isinstance(
+        public_key, ec.EllipticCurvePublicKey | x25519.X25519PublicKey
+    )
+    return _kari(certificate, public_key, cek)
 
 
 def _ktri(

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from govsign.cms._asn1 import GCMParameters
-from govsign.cms._build import recipient_info
+from govsign.cms._build import check_recipient, recipient_info
 from govsign.cms._model import (
     CONTENT_NAMES,
     ContentEncryption,
@@ -58,6 +58,7 @@ __all__ = [
     "RecipientEntry",
     "OpenedEnvelope",
     "build_envelope",
+    "check_recipient",
     "open_envelope",
 ]
 

@@ -11,12 +11,18 @@ encrypted, how, and who signed.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from govsign.cms.enveloped import ContentEncryption, Recipient
+from govsign.cms.enveloped import (
+    ContentEncryption,
+    Recipient,
+    check_recipient,
+)
+from govsign.errors import EncryptionError
 from govsign.keys.base import (
     Decrypter,
     HashName,
@@ -29,6 +35,8 @@ from govsign.smime.signing import sign_message
 from govsign.smime.verifying import Verifier
 
 __all__ = ["OpenedMessage", "decrypt_and_verify", "sign_and_encrypt"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,19 +85,29 @@ def sign_and_encrypt(
     """Sign ``message`` with ``signer``, then encrypt it for ``recipients``.
 
     With ``include_sender`` (the default) the signer's certificate is
-    also a recipient, so the sent copy stays readable.  The other options
+    also a recipient, so the sent copy stays readable, when it can receive
+    encrypted mail at all (an agency seal often cannot; then it is left
+    out and an INFO line says so).  The other options
     are those of :func:`~govsign.smime.signing.sign_message` and
     :func:`~govsign.smime.encryption.encrypt`, which raise
     :class:`~govsign.errors.SigningError` and
     :class:`~govsign.errors.EncryptionError` respectively.
     """
+    sender = signer.certificate if include_sender else None
+    if sender is not None:
+        try:
+            check_recipient(sender)
+        except EncryptionError as exc:
+            # An agency seal is often a signing-only certificate.
+            log.info("no copy for the signer: %s", exc)
+            sender = None
     signed = sign_message(
         message, signer, opaque=opaque, digest=digest, pss=pss
     )
     return encrypt(
         signed,
         recipients,
-        sender=signer.certificate if include_sender else None,
+        sender=sender,
         content_encryption=content_encryption,
         key_transport=key_transport,
     )
