@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.policy
 import email.utils
 
 import pytest
@@ -347,3 +348,24 @@ def test_sign_with_signing_only_seal_leaves_the_seal_out(enc_pki, verifier):
     assert opened.verification.verdict is Verdict.VALID, (
         opened.verification.problems
     )
+
+
+def test_raw_utf8_subject_travels_rfc2047_encoded(enc_pki):
+    message = (
+        "From: an.nv@snv.demo.gov.vn\r\nSubject: Công văn số 15\r\n"
+        "\r\nNội dung.\r\n"
+    ).encode()
+    encrypted = encrypt(message, [enc_pki.keys["rsa"].certificate])
+    head = encrypted.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    subject = email.message_from_bytes(encrypted, policy=email.policy.default)[
+        "Subject"
+    ]
+    assert subject == "Công văn số 15"
+    entity = decrypt(encrypted, enc_pki.keys["rsa"]).entity
+    assert entity.startswith(b"Content-Type: text/plain; charset=utf-8\r\n")
+
+
+def test_input_without_header_refused(enc_pki):
+    with pytest.raises(MalformedMessageError, match="header line"):
+        encrypt(b"just some text\r\n", [enc_pki.keys["rsa"].certificate])

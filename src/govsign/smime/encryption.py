@@ -37,6 +37,7 @@ from govsign.cms.enveloped import (
 )
 from govsign.errors import EncryptionError, MalformedMessageError
 from govsign.keys.base import Decrypter, KeyTransportPadding
+from govsign.smime.canonical import encode_outer_header
 
 __all__ = [
     "DecryptedMessage",
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 _PKCS7_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 _ENVELOPED_TYPES = ("enveloped-data", "authenveloped-data")
-_DEFAULT_CONTENT_TYPE = b"Content-Type: text/plain; charset=us-ascii"
+_DEFAULT_CONTENT_TYPE = b"Content-Type: text/plain; charset="
 
 
 @dataclass(frozen=True)
@@ -244,9 +245,16 @@ def encrypt(
     # RFC 8551 section 3.3: content headers and body go inside, routing
     # headers stay outside.
     split = _split(message)
+    if not split.fields or b":" not in split.fields[0]:
+        raise MalformedMessageError(
+            "the input does not start with a mail header line"
+        )
     inner_fields = [f for f in split.fields if _is_content_field(f)]
     if not any(_name(f) == b"content-type" for f in inner_fields):
-        inner_fields.insert(0, _DEFAULT_CONTENT_TYPE)
+        # RFC 2045 section 5.2, except that non-ASCII text is taken to be
+        # UTF-8 (TCVN 6909:2001 is Unicode), as for signing.
+        charset = b"us-ascii" if split.body.isascii() else b"utf-8"
+        inner_fields.insert(0, _DEFAULT_CONTENT_TYPE + charset)
     binary = any(
         _name(f) == b"content-transfer-encoding" and b"binary" in f.lower()
         for f in inner_fields
@@ -260,8 +268,9 @@ def encrypt(
         if content_encryption.authenticated
         else "enveloped-data"
     )
+    # Routing headers travel in clear: 7-bit, RFC 2047 for UTF-8 text.
     outer = [
-        f
+        encode_outer_header(f).removesuffix(b"\r\n")
         for f in split.fields
         if not _is_content_field(f) and _name(f) != b"mime-version"
     ]
