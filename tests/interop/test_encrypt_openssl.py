@@ -420,6 +420,10 @@ def gpgsm_home(enc_pki, openssl, tmp_path_factory):
         ]
     )
     assert done.returncode == 0, done.stderr.decode()
+    # Start the agent before the first use: on a busy machine gpgsm's own
+    # on-demand start can time out.
+    done = _run([gpgconf, "--homedir", str(home), "--launch", "gpg-agent"])
+    assert done.returncode == 0, done.stderr.decode()
     done = _gpgsm(gpgsm, home, ["--import", str(legacy)])
     assert done.returncode == 0, done.stderr.decode()
     yield gpgsm, home
