@@ -173,8 +173,9 @@ def choose_content_encryption(
     """Pick the content cipher every recipient can read.
 
     AES-256-GCM unless a recipient announced capabilities without GCM;
-    then the strongest AES-CBC all of them announced (AES-128-CBC, which
-    RFC 8551 section 2.7 makes mandatory, when nothing else is shared).
+    then the strongest AES-CBC all of them announced (AES-128-CBC, the
+    fallback RFC 8551 section 2.7 keeps for older agents, when nothing
+    else is shared).
     """
     preference = (
         ContentEncryption.AES256_GCM,
