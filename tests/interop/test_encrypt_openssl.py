@@ -125,6 +125,18 @@ def test_openssl_decrypts_govsign_rsa(openssl, enc_pki, padding, cipher):
     assert _openssl_decrypt(openssl, enc_pki, "rsa", encrypted) == ENTITY
 
 
+@pytest.mark.parametrize(
+    "padding",
+    [KeyTransportPadding.OAEP_SHA384, KeyTransportPadding.OAEP_SHA512],
+    ids=lambda p: p.value,
+)
+def test_openssl_decrypts_govsign_stronger_oaep(openssl, enc_pki, padding):
+    encrypted = encrypt(
+        MESSAGE, [enc_pki.keys["rsa"].certificate], key_transport=padding
+    )
+    assert _openssl_decrypt(openssl, enc_pki, "rsa", encrypted) == ENTITY
+
+
 @pytest.mark.parametrize("cipher", CIPHERS, ids=lambda c: c.value)
 @pytest.mark.parametrize("padding", [OAEP, V15], ids=["oaep", "v15"])
 def test_govsign_decrypts_openssl_rsa(openssl, enc_pki, padding, cipher):
