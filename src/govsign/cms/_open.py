@@ -228,10 +228,12 @@ class _MyIdentity:
             value = rid.chosen
             issuer = value["issuer"]
             serial = value["serial_number"].native
-            same = serial == self.serial and (
-                issuer.dump() == self.issuer.dump() or issuer == self.issuer
+            same = serial == self.serial and issuer.dump() == (
+                self.issuer.dump()
             )
-            return same, f"issuer={issuer.human_friendly}, serial={serial:#x}"
+            if serial == self.serial and not same:
+                same = _same_name(issuer, self.issuer)
+            return same, f"issuer={_readable(issuer)}, serial={serial:#x}"
         # subject_key_identifier (ktri) or r_key_id (kari)
         chosen = rid.chosen
         ski = (
@@ -241,6 +243,22 @@ class _MyIdentity:
         )
         same = self.ski is not None and hmac.compare_digest(ski, self.ski)
         return same, f"subject key id {ski.hex()}"
+
+
+def _same_name(one: object, other: object) -> bool:
+    # asn1crypto compares names as RFC 5280 section 7.1 says; another
+    # sender's odd name must not stop decryption for us.
+    try:
+        return bool(one == other)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+def _readable(name: asn1_x509.Name) -> str:
+    try:
+        return str(name.human_friendly)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return f"(undecodable name, {len(name.dump())} bytes)"
 
 
 def _entries(ri: cms.RecipientInfo, me: _MyIdentity) -> list[Entry]:
