@@ -16,6 +16,9 @@ from govsign.keys import LocalKey
 from govsign.pki.demo import DemoPKI, build_demo_pki, write_pkcs12
 from govsign.pki.trust import TrustStore
 from govsign.smime.verifying import Verifier
+from tests.softhsm import token_world
+
+__all__ = ["token_world"]
 
 REPO = Path(__file__).resolve().parents[1]
 # GOVSIGN_SHARED points elsewhere when the checkout is not beside shared/

@@ -13,7 +13,15 @@ import sys
 import click
 
 from govsign.errors import GovsignError
-from govsign_cli.commands import decrypt, demo, encrypt, sign, verify
+from govsign_cli.commands import (
+    csr,
+    decrypt,
+    demo,
+    encrypt,
+    keys,
+    sign,
+    verify,
+)
 from govsign_cli.common import EXIT_ERROR
 
 
@@ -39,7 +47,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="govsign: %(message)s")
 
 
-for _module in (demo, sign, verify, encrypt, decrypt):
+for _module in (csr, demo, keys, sign, verify, encrypt, decrypt):
     cli.add_command(_module.command)
 
 

@@ -12,6 +12,7 @@ from govsign.keys.base import (
 )
 from govsign.keys.local import LocalKey, load_pem, load_pkcs12
 from govsign.keys.source import SecretSource, open_key
+from govsign.keys.uri import Pkcs11Uri, parse_pkcs11_uri
 
 __all__ = [
     "Decrypter",
@@ -20,6 +21,7 @@ __all__ = [
     "LocalKey",
     "OaepDecrypter",
     "OaepParameters",
+    "Pkcs11Uri",
     "SignatureAlgorithm",
     "SecretSource",
     "SignatureScheme",
@@ -27,4 +29,5 @@ __all__ = [
     "load_pem",
     "load_pkcs12",
     "open_key",
+    "parse_pkcs11_uri",
 ]
