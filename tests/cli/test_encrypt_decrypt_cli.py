@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 from govsign_cli.main import cli
 
+from govsign.keys.pkcs11 import open_pkcs11
 from tests.conftest import DEMO_PASSWORD, EncryptionPKI, make_message
+from tests.softhsm import EC_LABEL, PIN
 
 ENV = {"GOVSIGN_PASSWORD": DEMO_PASSWORD.decode()}
 
@@ -336,3 +339,21 @@ def test_decrypt_report_in_vietnamese(runner, enc_pki, letter, tmp_path):
     assert "Đã giải mã: enveloped-data, aes256-cbc" in result.stderr
     assert "KHÔNG được bảo vệ toàn vẹn" in result.stderr
     assert "Cảnh báo: nội dung có thể đã bị sửa" in result.stderr
+
+
+def test_decrypt_with_a_token_key(runner, token_world, letter, tmp_path):
+    uri = token_world.uri(object=EC_LABEL)
+    key = open_pkcs11(uri, lambda: PIN.encode())
+    cert = tmp_path / "token.crt"
+    cert.write_bytes(key.certificate.public_bytes(serialization.Encoding.PEM))
+    key.close()
+    encrypted = tmp_path / "encrypted.eml"
+    _encrypt(runner, letter, encrypted, "--to", str(cert))
+    result = runner.invoke(
+        cli,
+        ["decrypt", "--lang", "en", "--key", uri, str(encrypted)],
+        env={"GOVSIGN_PIN": PIN},
+    )
+    assert result.exit_code == 0, result.output
+    assert "ecdh-x963-sha256+aes256-wrap" in result.stderr
+    assert "Đây là công văn." in result.stdout

@@ -28,10 +28,12 @@ from govsign_cli.common import (
     input_argument,
     output_option,
     password_file_option,
+    pin_file_option,
+    pkcs11_module_option,
     read_input,
     write_output,
 )
-from govsign_cli.secrets import read_secret
+from govsign_cli.secrets import key_secret
 
 
 @click.command("decrypt")
@@ -40,7 +42,8 @@ from govsign_cli.secrets import read_secret
     "key_spec",
     required=True,
     metavar="KEY",
-    help="Your decryption key: a .p12/.pfx file, or a PEM key with --cert.",
+    help="Your decryption key: a .p12/.pfx file, a PEM key with --cert, "
+    "or a token key as a pkcs11: URI (RFC 7512).",
 )
 @click.option(
     "--cert",
@@ -49,6 +52,8 @@ from govsign_cli.secrets import read_secret
     help="Certificate for a PEM key.",
 )
 @password_file_option
+@pin_file_option
+@pkcs11_module_option
 @click.option(
     "--trust",
     "trust_files",
@@ -85,6 +90,8 @@ def command(
     key_spec: str,
     cert_path: str | None,
     password_file: Path | None,
+    pin_file: Path | None,
+    pkcs11_module: Path | None,
     trust_files: tuple[str, ...],
     crl_files: tuple[str, ...],
     revocation: str,
@@ -95,17 +102,17 @@ def command(
 ) -> None:
     """Decrypt IN.eml (or standard input) and write the readable message.
 
-    The password of the key comes from --password-file, the
-    GOVSIGN_PASSWORD variable, or a prompt; never from the command line.
+    The password of a key file comes from --password-file, the
+    GOVSIGN_PASSWORD variable, or a prompt; a token PIN from --pin-file,
+    GOVSIGN_PIN or a prompt; never from the command line.
     """
     message = read_input(input_path)
     language = lang or default_language()
     key = open_key(
         key_spec,
-        lambda: read_secret(
-            secret_file=password_file, prompt=f"Password for {key_spec}"
-        ),
+        key_secret(key_spec, password_file=password_file, pin_file=pin_file),
         certificate=cert_path,
+        pkcs11_module=pkcs11_module,
     )
     if not trust_files:
         decrypted = decrypt(message, key)

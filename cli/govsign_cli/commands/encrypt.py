@@ -22,10 +22,12 @@ from govsign_cli.common import (
     input_argument,
     output_option,
     password_file_option,
+    pin_file_option,
+    pkcs11_module_option,
     read_input,
     write_output,
 )
-from govsign_cli.secrets import read_secret
+from govsign_cli.secrets import key_secret
 
 _WRITABLE = [
     c.value
@@ -80,8 +82,8 @@ def _certificate(path: str) -> x509.Certificate:
     "--sign-with",
     "sign_key",
     metavar="KEY",
-    help="Sign with this key (.p12/.pfx, or PEM with --cert) before "
-    "encrypting; the signer also becomes a recipient.",
+    help="Sign with this key (.p12/.pfx, PEM with --cert, or a pkcs11: "
+    "URI) before encrypting; the signer also becomes a recipient.",
 )
 @click.option(
     "--cert",
@@ -90,6 +92,8 @@ def _certificate(path: str) -> x509.Certificate:
     help="Certificate (and chain) for a PEM key given to --sign-with.",
 )
 @password_file_option
+@pin_file_option
+@pkcs11_module_option
 @input_argument
 @output_option
 def command(
@@ -100,6 +104,8 @@ def command(
     sign_key: str | None,
     cert_path: str | None,
     password_file: Path | None,
+    pin_file: Path | None,
+    pkcs11_module: Path | None,
     input_path: Path | None,
     output_path: Path | None,
 ) -> None:
@@ -129,10 +135,11 @@ def command(
     else:
         signer = open_key(
             sign_key,
-            lambda: read_secret(
-                secret_file=password_file, prompt=f"Password for {sign_key}"
+            key_secret(
+                sign_key, password_file=password_file, pin_file=pin_file
             ),
             certificate=cert_path,
+            pkcs11_module=pkcs11_module,
         )
         result = sign_and_encrypt(
             message,
