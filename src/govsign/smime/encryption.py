@@ -369,7 +369,13 @@ def _find_envelope(
     if ctype == "multipart/signed":
         parts = top.get_payload()
         first = parts[0] if isinstance(parts, list) and parts else None
-        if isinstance(first, Message) and _is_enveloped_part(first):
+        # RFC 1847: exactly the content and the signature; anything else
+        # beside the encrypted part is refused below (EFAIL).
+        if (
+            isinstance(first, Message)
+            and _is_enveloped_part(first)
+            and _is_signature_pair(parts)
+        ):
             note = "multipart/signed (not checked by decrypt)"
             return first, _payload(first), note
     if ctype in _PKCS7_TYPES and _smime_type(top) == "signed-data":
@@ -390,6 +396,22 @@ def _find_envelope(
         )
     raise MalformedMessageError(
         f"the message is not encrypted (its content type is {ctype})"
+    )
+
+
+_SIGNATURE_TYPES = (
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-signature",
+)
+
+
+def _is_signature_pair(parts: object) -> bool:
+    return (
+        isinstance(parts, list)
+        and len(parts) == 2
+        and isinstance(parts[1], Message)
+        and parts[1].get_content_type() in _SIGNATURE_TYPES
     )
 
 
