@@ -147,7 +147,8 @@ def build_envelope(
         0x30,
         [
             core.Integer(version).dump(),
-            cms.RecipientInfos(infos).dump(),
+            # DER: the SET OF in ascending order of the encodings.
+            *frame(0x31, sorted(info.dump() for info in infos)),
             *content_info,
             trailer,
         ],
