@@ -413,6 +413,30 @@ def test_inconsistent_gcm_tag_length_raises_malformed(enc_pki):
         open_envelope(_reencode(der, shorten), enc_pki.keys["rsa"])
 
 
+def _with_short_tag(der: bytes) -> bytes:
+    # GCM tags are truncations: the first 12 bytes of the 16-byte tag.
+    def shorten(body):
+        algorithm = body["auth_encrypted_content_info"][
+            "content_encryption_algorithm"
+        ]
+        params = GCMParameters.load(algorithm["parameters"].dump())
+        algorithm["parameters"] = GCMParameters(
+            {"aes_nonce": params["aes_nonce"].native, "aes_icvlen": 12}
+        )
+        body["mac"] = bytes(body["mac"].native)[:12]
+
+    return _reencode(der, shorten)
+
+
+def test_twelve_byte_gcm_tag_rfc5084_default_is_read(enc_pki):
+    der = build_envelope(CONTENT, [_recipient(enc_pki, "p256")])
+    short = _with_short_tag(der)
+    assert open_envelope(short, enc_pki.keys["p256"]).content == CONTENT
+    tampered = short[:-1] + bytes([short[-1] ^ 1])
+    with pytest.raises(DecryptionError, match="^decryption failed$"):
+        open_envelope(tampered, enc_pki.keys["p256"])
+
+
 def test_absent_encrypted_content_raises_malformed(enc_pki):
     der = build_envelope(
         CONTENT, [_recipient(enc_pki, "rsa")], content_encryption=CBC

@@ -118,6 +118,11 @@ def _asn1_errors(what: str) -> Iterator[None]:
 
 
 def parse(data: bytes, certificate: x509.Certificate) -> Parsed:
+    """Read ``data`` for the holder of ``certificate``.
+
+    Raises :class:`MalformedMessageError` for anything that is not a
+    complete, well-formed (Auth)EnvelopedData govsign can read.
+    """
     with _asn1_errors("ContentInfo"):
         info = cms.ContentInfo.load(data, strict=True)
         content_type = info["content_type"].dotted
@@ -478,16 +483,32 @@ def _originator_public_key(
     )
 
 
+def _open_gcm(parsed: Parsed, cek: bytes) -> bytes:
+    if len(parsed.mac) == 16:
+        return AESGCM(cek).decrypt(
+            parsed.iv, parsed.ciphertext + parsed.mac, parsed.aad or None
+        )
+    # RFC 5084 section 3.2 allows 12 to 16 byte tags (12 by default);
+    # AESGCM takes only 16, the streaming interface any of them.  The
+    # plaintext is returned only after finalize() has checked the tag.
+    decryptor = Cipher(
+        algorithms.AES(cek),
+        modes.GCM(parsed.iv, parsed.mac, min_tag_length=len(parsed.mac)),
+    ).decryptor()
+    if parsed.aad:
+        decryptor.authenticate_additional_data(parsed.aad)
+    plaintext = decryptor.update(parsed.ciphertext)
+    decryptor.finalize()
+    return plaintext
+
+
 def decrypt_content(parsed: Parsed, cek: bytes) -> bytes:
+    """Decrypt the content with ``cek``; one error for every failure."""
     if parsed.algorithm.authenticated:
         # RFC 5084: the tag covers the ciphertext and the AAD; nothing is
         # released unless it verifies.
         try:
-            return AESGCM(cek).decrypt(
-                parsed.iv,
-                parsed.ciphertext + parsed.mac,
-                parsed.aad or None,
-            )
+            return _open_gcm(parsed, cek)
         except (InvalidTag, ValueError):
             raise DecryptionError(FAILED) from None
     if parsed.algorithm is ContentEncryption.DES_EDE3_CBC:
