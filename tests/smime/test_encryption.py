@@ -19,6 +19,7 @@ from govsign.smime.encryption import (
     encrypt,
 )
 from govsign.smime.sign_encrypt import decrypt_and_verify, sign_and_encrypt
+from govsign.smime.signing import sign_message
 from govsign.smime.verifying import Verifier
 
 LETTER = (
@@ -394,3 +395,25 @@ def test_efail_extra_part_in_outer_multipart_signed_refused(enc_pki):
     )
     with pytest.raises(MalformedMessageError, match="EFAIL"):
         decrypt(message, enc_pki.keys["rsa"])
+
+
+def test_opaque_signature_without_smime_type_is_peeled(enc_pki):
+    # Older agents write application/x-pkcs7-mime with no smime-type.
+    clerk = enc_pki.keys["clerk"]
+    encrypted = encrypt(_letter(), [enc_pki.keys["rsa"].certificate])
+    signed = sign_message(encrypted, clerk, opaque=True)
+    signed = signed.replace(
+        b"application/pkcs7-mime; smime-type=signed-data;",
+        b"application/x-pkcs7-mime;",
+    )
+    assert b"smime-type" not in signed.split(b"\r\n\r\n", 1)[0]
+    decrypted = decrypt(signed, enc_pki.keys["rsa"])
+    assert decrypted.result.outer_signature is not None
+    assert "Trân trọng".encode() in decrypted.entity
+
+
+def test_envelope_without_smime_type_is_read(enc_pki):
+    encrypted = encrypt(_letter(), [enc_pki.keys["rsa"].certificate])
+    bare = encrypted.replace(b" smime-type=authEnveloped-data;", b"")
+    assert b"smime-type" not in bare
+    assert decrypt(bare, enc_pki.keys["rsa"]).entity

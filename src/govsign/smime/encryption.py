@@ -350,6 +350,14 @@ def _whole_body(message: bytes, body: bytes, headers: Message) -> bytes:
     return data
 
 
+def _is_signed_data(der: bytes) -> bool:
+    try:
+        content_type = cms.ContentInfo.load(der)["content_type"].dotted
+    except (ValueError, TypeError, KeyError):
+        return False  # open_envelope reports what is wrong with it
+    return bool(content_type == "1.2.840.113549.1.7.2")
+
+
 def _find_envelope(
     message: bytes,
 ) -> tuple[Message, bytes, str | None]:
@@ -360,7 +368,11 @@ def _find_envelope(
         policy=email.policy.compat32
     ).parsebytes(head)
     if _is_enveloped_part(top):
-        return top, _whole_body(message, split.body, top), None
+        der = _whole_body(message, split.body, top)
+        # Some agents leave out smime-type; then the CMS itself says
+        # whether this is an envelope or an opaque signature.
+        if _smime_type(top) is not None or not _is_signed_data(der):
+            return top, der, None
     top = _parse_headers(message)
     ctype = top.get_content_type()
 
@@ -378,7 +390,7 @@ def _find_envelope(
         ):
             note = "multipart/signed (not checked by decrypt)"
             return first, _payload(first), note
-    if ctype in _PKCS7_TYPES and _smime_type(top) == "signed-data":
+    if ctype in _PKCS7_TYPES and _smime_type(top) in ("signed-data", None):
         inner = _parse_headers(_opaque_signed_content(_payload(top)))
         if _is_enveloped_part(inner):
             note = "application/pkcs7-mime signed-data (not checked)"
