@@ -86,6 +86,16 @@ def test_default_key_management_per_key_type(enc_pki, name, management):
     assert open_envelope(der, enc_pki.keys[name]).key_management == management
 
 
+@pytest.mark.parametrize("name", ["p256", "p384", "x25519"])
+def test_key_agreement_with_user_keying_material(enc_pki, name):
+    der = build_envelope(
+        CONTENT, [_recipient(enc_pki, name)], user_keying_material=True
+    )
+    kari = cms.ContentInfo.load(der)["content"]["recipient_infos"][0].chosen
+    assert len(kari["ukm"].native) == 16
+    assert open_envelope(der, enc_pki.keys[name]).content == CONTENT
+
+
 def test_pkcs1v15_only_on_request(enc_pki):
     der = build_envelope(CONTENT, [_recipient(enc_pki, "rsa", V15)])
     opened = open_envelope(der, enc_pki.keys["rsa"])

@@ -38,9 +38,11 @@ def test_x963_kdf_is_used_for_ecdh():
     assert derive_kek("ecdh", "sha256", secret, info, 32) == expected
 
 
-def _hkdf_rfc5869(ikm: bytes, info: bytes, length: int) -> bytes:
-    # Written out from RFC 5869 with no salt (HashLen zero bytes).
-    prk = hmac.new(bytes(32), ikm, hashlib.sha256).digest()
+def _hkdf_rfc5869(
+    ikm: bytes, info: bytes, length: int, salt: bytes = bytes(32)
+) -> bytes:
+    # Written out from RFC 5869; no salt means HashLen zero bytes.
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
     out, block, counter = b"", b"", 1
     while len(out) < length:
         block = hmac.new(
@@ -53,8 +55,25 @@ def _hkdf_rfc5869(ikm: bytes, info: bytes, length: int) -> bytes:
 
 def test_hkdf_without_salt_is_used_for_x25519():
     # RFC 8418 section 2.2: HKDF, IKM = the shared secret, info = the DER
-    # of ECC-CMS-SharedInfo, no salt.
+    # of ECC-CMS-SharedInfo, no salt when the sender gave no ukm.
     secret, info = bytes(range(32)), shared_info(AES256_WRAP, 32, None)
     assert derive_kek("x25519", "sha256", secret, info, 32) == (
         _hkdf_rfc5869(secret, info, 32)
+    )
+
+
+def test_hkdf_salt_is_the_ukm_when_present():
+    # RFC 8418 section 2.2: salt = ukm, and the ukm is in the info too.
+    secret, ukm = bytes(range(32)), b"sender's ukm"
+    info = shared_info(AES256_WRAP, 32, ukm)
+    assert derive_kek("x25519", "sha256", secret, info, 32, ukm) == (
+        _hkdf_rfc5869(secret, info, 32, salt=ukm)
+    )
+
+
+def test_x963_kdf_ignores_the_salt_argument():
+    # RFC 5753 has no salt: the ukm reaches the X9.63 KDF only in info.
+    secret, info = bytes(range(32)), shared_info(AES256_WRAP, 32, b"u")
+    assert derive_kek("ecdh", "sha256", secret, info, 32, b"u") == (
+        X963KDF(hashes.SHA256(), 32, info).derive(secret)
     )

@@ -9,6 +9,7 @@ theirs, not a defect of govsign's encoding.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -256,6 +257,36 @@ def test_govsign_decrypts_openssl_oaep_label_and_sha1_mgf(openssl, enc_pki):
     assert decrypted.result.key_management == (
         "rsaes-oaep-sha384-mgf1-sha1-label"
     )
+
+
+@pytest.mark.parametrize("curve", ["p256", "p384"])
+def test_openssl_decrypts_govsign_ecdh_with_ukm(openssl, enc_pki, curve):
+    der = build_envelope(
+        ENTITY,
+        [Recipient(enc_pki.keys[curve].certificate)],
+        user_keying_material=True,
+    )
+    pem = (
+        b"-----BEGIN CMS-----\n"
+        + base64.encodebytes(der)
+        + b"-----END CMS-----\n"
+    )
+    done = _run(
+        [
+            openssl,
+            "cms",
+            "-decrypt",
+            "-inform",
+            "PEM",
+            "-recip",
+            str(enc_pki.cert_file(curve)),
+            "-inkey",
+            str(enc_pki.key_file(curve)),
+        ],
+        pem,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == ENTITY
 
 
 def test_openssl_rejects_tampered_govsign_gcm(openssl, enc_pki, tmp_path):

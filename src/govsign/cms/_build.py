@@ -106,8 +106,14 @@ def check_recipient(
     )
 
 
-def recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
-    """The RecipientInfo that gives ``recipient`` the content key."""
+def recipient_info(
+    recipient: Recipient, cek: bytes, ukm: bytes | None = None
+) -> cms.RecipientInfo:
+    """The RecipientInfo that gives ``recipient`` the content key.
+
+    ``ukm`` is user keying material for key agreement (RFC 5753 section
+    3.1.1, RFC 8418 section 2); RSA recipients ignore it.
+    """
     certificate = recipient.certificate
     check_recipient(certificate)
     public_key = certificate.public_key()
@@ -116,7 +122,7 @@ def recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
     assert isinstance(
         public_key, ec.EllipticCurvePublicKey | x25519.X25519PublicKey
     )
-    return _kari(certificate, public_key, cek)
+    return _kari(certificate, public_key, cek, ukm)
 
 
 def _ktri(
@@ -175,6 +181,7 @@ def _kari(
     certificate: x509.Certificate,
     public_key: ec.EllipticCurvePublicKey | x25519.X25519PublicKey,
     cek: bytes,
+    ukm: bytes | None,
 ) -> cms.RecipientInfo:
     # RFC 5753 section 3.1.1 / RFC 8418 section 2: a fresh ephemeral key
     # per recipient; the KDF hash follows the curve's strength.
@@ -209,8 +216,9 @@ def _kari(
         family,
         hash_name,
         secret,
-        shared_info(wrap_oid, kek_length, None),
+        shared_info(wrap_oid, kek_length, ukm),
         kek_length,
+        ukm,
     )
     wrapped = aes_key_wrap(kek, cek)
     return cms.RecipientInfo(
@@ -221,6 +229,7 @@ def _kari(
                 "originator": cms.OriginatorIdentifierOrKey(
                     name="originator_key", value=originator
                 ),
+                "ukm": ukm,
                 "key_encryption_algorithm": {
                     "algorithm": SCHEME_OIDS[(family, hash_name)],
                     "parameters": cms.KeyEncryptionAlgorithm(

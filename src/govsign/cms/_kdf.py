@@ -51,16 +51,18 @@ def derive_kek(
     secret: bytes,
     info: bytes,
     kek_length: int,
+    ukm: bytes | None = None,
 ) -> bytes:
     """Derive the key-encryption key from the (EC)DH shared secret.
 
     ``family`` is ``"ecdh"`` (X9.63 KDF, RFC 5753 section 3.1.2) or
-    ``"x25519"`` (HKDF without salt, RFC 8418 section 2.2).
+    ``"x25519"`` (HKDF, RFC 8418 section 2.2, whose salt is the user
+    keying material when the sender gave one; it is also in ``info``).
     """
     algorithm = hash_by_name(hash_name)
     if family == "x25519":
         return HKDF(
-            algorithm=algorithm, length=kek_length, salt=None, info=info
+            algorithm=algorithm, length=kek_length, salt=ukm, info=info
         ).derive(secret)
     return X963KDF(
         algorithm=algorithm, length=kek_length, sharedinfo=info

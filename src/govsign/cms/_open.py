@@ -439,7 +439,12 @@ def unwrap_key_agreement(
         raise DecryptionError(FAILED) from None
     info = shared_info(entry.wrap_oid, entry.wrap_length, entry.ukm)
     kek = derive_kek(
-        entry.family, entry.hash_name, secret, info, entry.wrap_length
+        entry.family,
+        entry.hash_name,
+        secret,
+        info,
+        entry.wrap_length,
+        entry.ukm,
     )
     try:
         cek = aes_key_unwrap(kek, entry.encrypted_key)

@@ -88,10 +88,14 @@ def build_envelope(
     *,
     content_encryption: ContentEncryption = ContentEncryption.AES256_GCM,
     content_type: str = "data",
+    user_keying_material: bool = False,
 ) -> bytes:
     """Encrypt ``content`` for ``recipients`` and return a DER ContentInfo.
 
-    AES-GCM gives AuthEnvelopedData, AES-CBC EnvelopedData.  Raises
+    AES-GCM gives AuthEnvelopedData, AES-CBC EnvelopedData.  With
+    ``user_keying_material`` each key-agreement entry carries 16 random
+    bytes of UKM (RFC 5753 section 3.1.1; ephemeral keys make it
+    optional, and openssl writes none).  Raises
     :class:`EncryptionError` for an empty recipient list, a certificate
     that cannot receive encrypted mail (key type, key usage, RSA below 2048
     bits) or a read-only algorithm such as Triple-DES.
@@ -105,7 +109,12 @@ def build_envelope(
 
     # RFC 5652 section 6.3: a fresh random content-encryption key.
     cek = os.urandom(content_encryption.key_length)
-    infos = [recipient_info(r, cek) for r in recipients]
+    infos = [
+        recipient_info(
+            r, cek, os.urandom(16) if user_keying_material else None
+        )
+        for r in recipients
+    ]
     all_v0 = all(i.name == "ktri" for i in infos)
 
     algorithm_oid = CONTENT_NAMES[content_encryption]
