@@ -549,3 +549,21 @@ def test_gpgsm_limits_are_the_same_for_openssl_output(
         ours_done.stderr.splitlines()[-1]
         == (theirs_done.stderr.splitlines()[-1])
     )
+
+
+def test_govsign_decrypts_openssl_oaep_sha224(openssl, enc_pki):
+    encrypted = _openssl_encrypt(
+        openssl,
+        enc_pki,
+        [("rsa", None)],
+        ContentEncryption.AES128_CBC,
+        recipient_options=(
+            "-keyopt",
+            "rsa_padding_mode:oaep",
+            "-keyopt",
+            "rsa_oaep_md:sha224",
+        ),
+    )
+    decrypted = decrypt(encrypted, enc_pki.keys["rsa"])
+    assert decrypted.entity == ENTITY
+    assert decrypted.result.key_management == "rsaes-oaep-sha224"

@@ -119,7 +119,8 @@ class OaepParameters:
 
     Needed only for senders that use a MGF1 hash unlike the OAEP hash or
     a non-empty label; :class:`KeyTransportPadding` covers the rest.
-    Hash names are ``"sha1"``, ``"sha256"``, ``"sha384"``, ``"sha512"``.
+    Hash names are ``"sha1"``, ``"sha224"``, ``"sha256"``, ``"sha384"``,
+    ``"sha512"``.
     """
 
     hash: str

@@ -172,6 +172,7 @@ class LocalKey:
         key = self._key
         names: dict[str, type[hashes.HashAlgorithm]] = {
             "sha1": hashes.SHA1,
+            "sha224": hashes.SHA224,
             "sha256": hashes.SHA256,
             "sha384": hashes.SHA384,
             "sha512": hashes.SHA512,
