@@ -48,6 +48,11 @@ from govsign.smime.encryption import (
     decrypt,
     encrypt,
 )
+from govsign.smime.sign_encrypt import (
+    OpenedMessage,
+    decrypt_and_verify,
+    sign_and_encrypt,
+)
 
 __all__ = [
     "ConfigurationError",
@@ -78,7 +83,10 @@ __all__ = [
     "ContentEncryption",
     "DecryptedMessage",
     "DecryptionResult",
+    "OpenedMessage",
     "Recipient",
     "decrypt",
+    "decrypt_and_verify",
     "encrypt",
+    "sign_and_encrypt",
 ]

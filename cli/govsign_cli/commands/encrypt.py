@@ -83,7 +83,8 @@ def _certificate(path: str) -> x509.Certificate:
     "sign_key",
     metavar="KEY",
     help="Sign with this key (.p12/.pfx, PEM with --cert, or a pkcs11: "
-    "URI) before encrypting; the signer also becomes a recipient.",
+    "URI) before encrypting; the signer also becomes a recipient when "
+    "its certificate can receive encrypted mail.",
 )
 @click.option(
     "--cert",
@@ -113,7 +114,8 @@ def command(
 
     The From, To, Subject and Date headers stay readable; the body and its
     content headers are encrypted.  A password for --sign-with comes from
-    --password-file, the GOVSIGN_PASSWORD variable, or a prompt.
+    --password-file, GOVSIGN_PASSWORD or a prompt, a token PIN from
+    --pin-file, GOVSIGN_PIN or a prompt; never from the command line.
     """
     message = read_input(input_path)
     recipients = [_certificate(p) for p in to_paths]
