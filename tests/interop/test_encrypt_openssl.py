@@ -435,6 +435,7 @@ def test_nss_limits_are_the_same_for_openssl_output(
 def gpgsm_home(enc_pki, openssl, tmp_path_factory):
     gpgsm = require_tool("gpgsm")
     gpgconf = require_tool("gpgconf")
+    require_tool("gpg-agent")  # gpgsm keeps secret keys there
     home = tmp_path_factory.mktemp("gnupg")
     home.chmod(0o700)
     (home / "gpg-agent.conf").write_text("allow-loopback-pinentry\n")
