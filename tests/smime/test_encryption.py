@@ -8,9 +8,15 @@ import email.policy
 import email.utils
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from govsign.cms.enveloped import ContentEncryption, Recipient, build_envelope
-from govsign.errors import DecryptionError, MalformedMessageError
+from govsign.errors import (
+    DecryptionError,
+    GovsignError,
+    MalformedMessageError,
+)
 from govsign.pki.trust import TrustStore
 from govsign.result import Verdict
 from govsign.smime.encryption import (
@@ -417,3 +423,45 @@ def test_envelope_without_smime_type_is_read(enc_pki):
     bare = encrypted.replace(b" smime-type=authEnveloped-data;", b"")
     assert b"smime-type" not in bare
     assert decrypt(bare, enc_pki.keys["rsa"]).entity
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_property_damaged_message_never_escapes_as_a_traceback(enc_pki, data):
+    # Any byte of the whole message, headers included, changed to any
+    # value: a govsign error, or the very entity that was encrypted.
+    message = _DAMAGE_TARGET.get(enc_pki)
+    index = data.draw(st.integers(0, len(message) - 1))
+    value = data.draw(st.integers(0, 255))
+    damaged = message[:index] + bytes([value]) + message[index + 1 :]
+    try:
+        decrypted = decrypt(damaged, enc_pki.keys["p256"])
+    except GovsignError:
+        return
+    assert decrypted.entity == _DAMAGE_ENTITY
+
+
+_DAMAGE_ENTITY = b"Content-Type: text/plain\r\n\r\nbi mat\r\n"
+
+
+class _Target:
+    def __init__(self) -> None:
+        self._message: bytes | None = None
+
+    def get(self, enc_pki) -> bytes:
+        if self._message is None:
+            self._message = encrypt(
+                b"From: a@example.vn\r\n" + _DAMAGE_ENTITY,
+                [
+                    enc_pki.keys["rsa"].certificate,
+                    enc_pki.keys["p256"].certificate,
+                ],
+            )
+        return self._message
+
+
+_DAMAGE_TARGET = _Target()
