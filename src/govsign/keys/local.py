@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -237,7 +238,13 @@ def load_pkcs12(path: str | Path, password: bytes | None) -> LocalKey:
     except OSError as exc:
         raise KeySourceError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        bundle = pkcs12.load_pkcs12(data, password)
+        with warnings.catch_warnings():
+            # NSS and Thunderbird export BER, which cryptography reads but
+            # warns about; a clerk's .p12 from them is normal, not a fault.
+            warnings.filterwarnings(
+                "ignore", message="PKCS#12 bundle could not be parsed as DER"
+            )
+            bundle = pkcs12.load_pkcs12(data, password)
     except (ValueError, UnsupportedAlgorithm) as exc:
         # cryptography says "Invalid password or PKCS12 data"; keep that
         # ambiguity rather than guess which.
