@@ -37,7 +37,7 @@ __all__ = [
 
 KeySpec = str
 """``"rsa2048"``, ``"rsa3072"``, ``"rsa4096"``, ``"p256"``, ``"p384"`` or
-``"ed25519"``."""
+``"ed25519"`` or ``"x25519"`` (encryption only)."""
 
 _ONE_DAY = dt.timedelta(days=1)
 
@@ -66,6 +66,8 @@ def new_private_key(spec: KeySpec) -> PrivateKey:
         return ec.generate_private_key(curves[spec])
     if spec == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
+    if spec == "x25519":
+        return x25519.X25519PrivateKey.generate()
     raise ValueError(f"unknown key spec {spec!r}")
 
 
@@ -185,11 +187,13 @@ class CertificateAuthority:
         )
         builder = self._base_builder(subject, key, not_before, not_after)
         is_rsa = isinstance(key, rsa.RSAPrivateKey)
-        is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
+        # X25519 (RFC 8410) can only agree keys, never sign.
+        agree_only = isinstance(key, x25519.X25519PrivateKey)
+        is_ec = agree_only or isinstance(key, ec.EllipticCurvePrivateKey)
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
+                digital_signature=not agree_only,
+                content_commitment=not agree_only,
                 key_encipherment=encipher and is_rsa,
                 data_encipherment=False,
                 key_agreement=encipher and is_ec,
