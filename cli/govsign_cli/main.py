@@ -13,7 +13,16 @@ import sys
 import click
 
 from govsign.errors import GovsignError
-from govsign_cli.commands import csr, demo, keys, sign, verify
+from govsign_cli.commands import (
+    csr,
+    decrypt,
+    demo,
+    encrypt,
+    extend,
+    keys,
+    sign,
+    verify,
+)
 from govsign_cli.common import EXIT_ERROR
 
 
@@ -39,7 +48,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="govsign: %(message)s")
 
 
-for _module in (csr, demo, keys, sign, verify):
+for _module in (csr, demo, keys, sign, verify, extend, encrypt, decrypt):
     cli.add_command(_module.command)
 
 
