@@ -344,6 +344,12 @@ def main() -> None:
                 ["openssl", "version"], capture_output=True, text=True
             ).stdout.strip()
         )
+        sizes = ", ".join(
+            f"{label}: {plain:,} bytes, signed {signed:,}"
+            for label, plain, signed, op, _, _ in rows
+            if op == "verify"
+        )
+        print(f"messages: {sizes}")
         print(
             "govsign: in process, one Verifier reused (chain + CRLs); "
             "openssl: one process per message (chain + CRLs)"
