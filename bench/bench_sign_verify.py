@@ -28,6 +28,7 @@ import email.utils
 import io
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -97,9 +98,14 @@ def pdf_like(size: int) -> bytes:
 
 @dataclass
 class Timing:
-    """Per-operation seconds of one contender on one message."""
+    """Per-operation seconds of one contender on one message.
+
+    ``samples`` are wall-clock times; ``cpu`` is CPU seconds (user +
+    system) per operation, which a busy shared machine disturbs less.
+    """
 
     samples: list[float]
+    cpu: float
 
     @property
     def per_op(self) -> float:
@@ -109,15 +115,25 @@ class Timing:
     def ops(self) -> float:
         return 1.0 / self.per_op
 
+    @property
+    def cpu_ops(self) -> float:
+        return 1.0 / self.cpu
+
 
 def time_in_process(fn: Callable[[], object], runs: int) -> Timing:
     fn()  # warm-up: imports, caches, the first path validation
     samples = []
+    cpu_start = time.process_time()
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - start)
-    return Timing(samples)
+    return Timing(samples, (time.process_time() - cpu_start) / runs)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_child(argv: list[str]) -> tuple[float, int]:
@@ -141,13 +157,16 @@ def run_child(argv: list[str]) -> tuple[float, int]:
 
 def time_processes(argv: list[str], runs: int) -> tuple[Timing, int]:
     """Time ``runs`` plain runs; measure peak RSS on one more, wrapped."""
+    subprocess.run(argv, check=True, capture_output=True)  # warm-up
     samples = []
-    for _ in range(runs + 1):
+    cpu_start = _children_cpu()
+    for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(argv, check=True, capture_output=True)
         samples.append(time.perf_counter() - start)
+    cpu = (_children_cpu() - cpu_start) / runs
     _, peak = run_child(argv)
-    return Timing(samples[1:]), peak
+    return Timing(samples, cpu), peak
 
 
 @dataclass
@@ -362,17 +381,26 @@ def main() -> None:
         )
         print()
         header = (
-            f"{'message':<8}{'op':<8}{'govsign ms':>11}{'ops/s':>9}"
-            f"{'openssl ms':>12}{'ops/s':>9}{'govsign/openssl':>17}"
+            f"{'':<16}{'--- wall, median ---':^38}"
+            f"{'--- CPU (user+sys) ---':^38}\n"
+            f"{'message':<8}{'op':<8}"
+            + f"{'govsign ms':>11}{'openssl ms':>11}{'ratio':>8}{'g ops/s':>8}"
+            * 2
         )
         print(header)
-        print("-" * len(header))
+        print("-" * 92)
         for label, _, _, op, g, o in rows:
             print(
-                f"{label:<8}{op:<8}{g.per_op * 1e3:>11.2f}{g.ops:>9.0f}"
-                f"{o.per_op * 1e3:>12.2f}{o.ops:>9.0f}"
-                f"{g.per_op / o.per_op:>16.2f}x"
+                f"{label:<8}{op:<8}"
+                f"{g.per_op * 1e3:>11.2f}{o.per_op * 1e3:>11.2f}"
+                f"{g.per_op / o.per_op:>7.2f}x{g.ops:>8.0f}"
+                f"{g.cpu * 1e3:>11.2f}{o.cpu * 1e3:>11.2f}"
+                f"{g.cpu / o.cpu:>7.2f}x{g.cpu_ops:>8.0f}"
             )
+        print(
+            "ratio = govsign / openssl (below 1: govsign faster); "
+            "g ops/s = govsign operations per second on one core"
+        )
         print()
 
         signed, signed_path, o_rss = big
@@ -401,13 +429,17 @@ def main() -> None:
         big_verify, big_openssl = rows[3][4], rows[3][5]
         print("aims (reported, not asserted):")
         print(
-            f"  1 KB verify >= 1,000/s per core: {small_verify.ops:,.0f}/s "
-            f"-> {'met' if small_verify.ops >= 1000 else 'MISSED'}"
+            f"  1 KB verify >= 1,000/s per core: "
+            f"{small_verify.cpu_ops:,.0f}/s per CPU-second "
+            f"({small_verify.ops:,.0f}/s wall) -> "
+            f"{'met' if small_verify.cpu_ops >= 1000 else 'MISSED'}"
         )
         ratio = big_verify.per_op / big_openssl.per_op
+        cpu_ratio = big_verify.cpu / big_openssl.cpu
         print(
-            f"  10 MB verify <= 0.5x openssl: {ratio:.2f}x "
-            f"-> {'met' if ratio <= 0.5 else 'MISSED'}"
+            f"  10 MB verify <= 0.5x openssl: {ratio:.2f}x wall, "
+            f"{cpu_ratio:.2f}x CPU -> "
+            f"{'met' if max(ratio, cpu_ratio) <= 0.5 else 'MISSED'}"
         )
         verdict = "met" if added / size < 1.5 else "MISSED"
         print(
