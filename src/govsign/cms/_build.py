@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from govsign.cms._asn1 import SCHEME_OIDS
+from govsign.cms._der import frame
 from govsign.cms._kdf import derive_kek, shared_info
 from govsign.cms._model import (
     HASH_CLASSES,
@@ -25,7 +26,6 @@ from govsign.cms._model import (
     WRAP_BY_LENGTH,
     Recipient,
     describe,
-    frame,
 )
 from govsign.errors import EncryptionError
 from govsign.keys.base import KeyTransportPadding

@@ -4,7 +4,9 @@ certificates, large content)."""
 
 from __future__ import annotations
 
-__all__ = ["der_length", "tlv", "der_integer", "der_set"]
+__all__ = ["der_length", "tlv", "frame", "der_integer", "der_set"]
+
+Chunks = list[bytes | memoryview]
 
 
 def der_length(n: int) -> bytes:
@@ -18,6 +20,13 @@ def der_length(n: int) -> bytes:
 def tlv(tag: int, content: bytes) -> bytes:
     """Tag, definite length, content."""
     return bytes([tag]) + der_length(len(content)) + content
+
+
+def frame(tag: int, chunks: Chunks) -> Chunks:
+    """Like :func:`tlv`, on a list of chunks, so that large content is
+    framed without being copied; join once at the end."""
+    length = sum(len(c) for c in chunks)
+    return [bytes([tag]) + der_length(length), *chunks]
 
 
 def der_integer(value: int) -> bytes:

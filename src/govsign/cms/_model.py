@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from govsign.cms._der import der_length
 from govsign.keys.base import KeyTransportPadding
 
 __all__ = [
@@ -20,7 +19,6 @@ __all__ = [
     "Recipient",
     "RecipientEntry",
     "describe",
-    "frame",
 ]
 
 # One message for every failure once a recipient entry was chosen, so that
@@ -137,11 +135,3 @@ class RecipientEntry:
 def describe(certificate: x509.Certificate) -> str:
     """The certificate's subject, as error messages name it."""
     return certificate.subject.rfc4514_string()
-
-
-def frame(
-    tag: int, chunks: list[bytes | memoryview]
-) -> list[bytes | memoryview]:
-    """DER framing: the tag and definite length, then ``chunks``."""
-    length = sum(len(c) for c in chunks)
-    return [bytes([tag]) + der_length(length), *chunks]

@@ -31,13 +31,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from govsign.cms._asn1 import GCMParameters
 from govsign.cms._build import check_recipient, recipient_info
+from govsign.cms._der import frame
 from govsign.cms._model import (
     CONTENT_NAMES,
     ContentEncryption,
     Recipient,
     RecipientEntry,
     describe,
-    frame,
 )
 from govsign.cms._open import (
     decrypt_content,

@@ -30,7 +30,14 @@ from cryptography.hazmat.primitives.asymmetric import (
     rsa,
 )
 
-from govsign.cms._der import der_integer, der_length, der_set, tlv
+from govsign.cms._der import (
+    Chunks,
+    der_integer,
+    der_length,
+    der_set,
+    frame,
+    tlv,
+)
 from govsign.errors import MalformedMessageError, SigningError
 from govsign.keys.base import (
     HashName,
@@ -250,20 +257,23 @@ def build_signed_data(
     )
     certificates = [certificate, *(signer.chain if include_chain else ())]
 
-    # Framed by hand: asn1crypto would re-encode every certificate and
-    # copy the content (10 MB) several times.
-    encap = _DATA_OID
+    # Framed by hand: asn1crypto would re-encode every certificate, and
+    # nesting would copy the content (10 MB) once per layer.
+    encap: Chunks = [_DATA_OID]
     if not detached:
-        encap += tlv(0xA0, tlv(0x04, content))
-    signed_data = tlv(
+        encap += frame(0xA0, frame(0x04, [content]))
+    signed_data = frame(
         0x30,
-        der_integer(1)
-        + tlv(0x31, digest_id)
-        + tlv(0x30, encap)
-        + tlv(0xA0, b"".join(c.public_bytes(_DER) for c in certificates))
-        + tlv(0x31, signer_info),
+        [
+            der_integer(1),
+            tlv(0x31, digest_id),
+            *frame(0x30, encap),
+            tlv(0xA0, b"".join(c.public_bytes(_DER) for c in certificates)),
+            tlv(0x31, signer_info),
+        ],
     )
-    return tlv(0x30, _SIGNED_DATA_OID + tlv(0xA0, signed_data))
+    outer = frame(0x30, [_SIGNED_DATA_OID, *frame(0xA0, signed_data)])
+    return b"".join(outer)
 
 
 @functools.lru_cache(maxsize=16)
