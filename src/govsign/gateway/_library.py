@@ -1,0 +1,141 @@
+"""Build a :class:`~govsign.gateway.engine.Gateway` from a configuration.
+
+Loads the trust anchors, CRLs, seal key and certificate directory once,
+at start-up, so that a missing file or a wrong password stops the
+gateway before it takes mail.  Library calls are serialised by one lock:
+the verifier caches validation results and the milter calls it from
+several libmilter threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from cryptography import x509
+
+import govsign
+from govsign.gateway.config import GatewayConfig, SealMode
+from govsign.gateway.directory import load_directory
+from govsign.gateway.engine import Decryptor, Encryptor, Gateway, Sealer
+from govsign.keys.local import LocalKey, load_pkcs12
+from govsign.keys.source import open_key
+from govsign.pki.trust import TrustStore, load_crls
+from govsign.result import VerificationResult
+from govsign.smime.signing import sign_message
+from govsign.smime.verifying import Verifier
+
+__all__ = ["build_gateway", "encryption_available"]
+
+log = logging.getLogger(__name__)
+
+
+class _LockedVerifier:
+    def __init__(self, verifier: Verifier, lock: threading.Lock) -> None:
+        self._verifier = verifier
+        self._lock = lock
+
+    def verify(self, message: bytes) -> VerificationResult:
+        with self._lock:
+            return self._verifier.verify(message)
+
+
+def _library_function(name: str) -> Callable[..., bytes] | None:
+    # govsign.encrypt / govsign.decrypt arrive with the encryption work;
+    # until then the gateway seals and verifies only, and says so.
+    function = getattr(govsign, name, None)
+    return function if callable(function) else None
+
+
+def encryption_available() -> bool:
+    """True when this govsign build can encrypt and decrypt messages."""
+    return all(_library_function(n) for n in ("encrypt", "decrypt"))
+
+
+def _encryptor(lock: threading.Lock) -> Encryptor | None:
+    encrypt_message = _library_function("encrypt")
+    if encrypt_message is None:
+        return None
+
+    def encrypt(
+        message: bytes, recipients: Sequence[x509.Certificate]
+    ) -> bytes:
+        with lock:
+            return encrypt_message(message, list(recipients))
+
+    return encrypt
+
+
+def _decryptor(lock: threading.Lock, key: LocalKey) -> Decryptor | None:
+    decrypt_message = _library_function("decrypt")
+    if decrypt_message is None:
+        return None
+
+    def decrypt(message: bytes) -> bytes:
+        with lock:
+            return decrypt_message(message, key)
+
+    return decrypt
+
+
+def build_gateway(config: GatewayConfig) -> Gateway:
+    """Load everything ``config`` names and return a ready Gateway.
+
+    Raises :class:`~govsign.errors.ConfigurationError` or
+    :class:`~govsign.errors.KeySourceError` for unusable files or keys.
+    """
+    lock = threading.Lock()
+    assert config.trust_file is not None
+    trust = TrustStore.from_pem_file(config.trust_file)
+    verifier = Verifier(
+        trust,
+        crls=load_crls(config.crl_files),
+        revocation=config.revocation,
+    )
+
+    sealer: Sealer | None = None
+    if config.seal_mode is not SealMode.OFF and config.seal_key is not None:
+        seal_key = open_key(str(config.seal_key), config.seal_password)
+        log.info(
+            "agency seal: %s", seal_key.certificate.subject.rfc4514_string()
+        )
+
+        def seal(message: bytes) -> bytes:
+            with lock:
+                return sign_message(message, seal_key)
+
+        sealer = seal
+
+    directory = {}
+    encryptor = None
+    if config.encrypt and config.certificates is not None:
+        encryptor = _encryptor(lock)
+        if encryptor is None:
+            log.warning(
+                "outbound.encrypt is on but this govsign build cannot "
+                "encrypt yet: outbound mail is sealed, not encrypted"
+            )
+        else:
+            directory = load_directory(config.certificates)
+            log.info("certificate directory: %d addresses", len(directory))
+
+    decryptor = None
+    if config.decrypt_key is not None:
+        # Opened now, so that a wrong password stops start-up.
+        agency_key = load_pkcs12(config.decrypt_key, config.decrypt_password())
+        decryptor = _decryptor(lock, agency_key)
+        if decryptor is None:
+            log.warning(
+                "inbound.decrypt-key is set but this govsign build cannot "
+                "decrypt yet: encrypted mail is passed on unopened"
+            )
+
+    return Gateway(
+        config,
+        _LockedVerifier(verifier, lock),
+        sealer=sealer,
+        encryptor=encryptor,
+        decryptor=decryptor,
+        directory=directory,
+    )
