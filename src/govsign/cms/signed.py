@@ -339,7 +339,7 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
         certificates = tuple(_certificates(signed))
         crls = tuple(
             c.chosen.dump()
-            for c in (signed["crls"] if signed["crls"].native else [])
+            for c in _present(signed["crls"])
             if c.name == "crl"
         )
         signers = tuple(
@@ -356,7 +356,7 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
 
 
 def _encapsulated_bytes(value: core.Asn1Value) -> bytes | None:
-    if isinstance(value, core.Void) or value.native is None:
+    if isinstance(value, core.Void):
         return None
     # Content is an OCTET STRING, possibly constructed (BER, as NSS and
     # older Outlook produce); .native joins the pieces.
@@ -366,10 +366,15 @@ def _encapsulated_bytes(value: core.Asn1Value) -> bytes | None:
     return bytes(value.contents)
 
 
+def _present(value: core.Asn1Value) -> Iterable[core.Asn1Value]:
+    """Iterate an optional SET OF without parsing its members eagerly."""
+    if isinstance(value, core.Void):
+        return ()
+    return value  # type: ignore[no-any-return]
+
+
 def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
-    if not signed["certificates"].native:
-        return
-    for choice in signed["certificates"]:
+    for choice in _present(signed["certificates"]):
         if choice.name != "certificate":
             continue
         try:
@@ -383,10 +388,9 @@ def _parse_signer_info(
 ) -> ParsedSignerInfo:
     certificate = _find_certificate(si["sid"], certificates)
     signing_time = None
-    if si["signed_attrs"].native is not None:
-        for attr in si["signed_attrs"]:
-            if attr["type"].native == "signing_time":
-                signing_time = attr["values"][0].native
+    for attr in _present(si["signed_attrs"]):
+        if attr["type"].native == "signing_time":
+            signing_time = attr["values"][0].native
     return ParsedSignerInfo(
         info=si,
         certificate=certificate,
@@ -450,6 +454,18 @@ def check_signer_info(
     ``"weak"`` unless named in ``allow_weak`` (``"sha1"``, ``"md5"``,
     ``"rsa-short"``).
     """
+    try:
+        return _check_signer_info(signer, content_digest, allow_weak)
+    except (ValueError, TypeError, KeyError) as exc:
+        # asn1crypto parses lazily: a malformed attribute surfaces here.
+        return SignatureCheck("format", f"malformed signer info: {exc}")
+
+
+def _check_signer_info(
+    signer: ParsedSignerInfo,
+    content_digest: bytes,
+    allow_weak: Iterable[str],
+) -> SignatureCheck:
     allowed = {a.lower() for a in allow_weak}
     si = signer.info
     cert = signer.certificate
@@ -475,7 +491,7 @@ def check_signer_info(
     # RFC 5652 5.4: with signed attributes, the signature covers them and
     # messageDigest binds the content.
     attrs = si["signed_attrs"]
-    if attrs.native is None:
+    if isinstance(attrs, core.Void):
         signed_bytes = None
     else:
         problem = _check_signed_attributes(attrs, content_digest, cert)

@@ -478,10 +478,9 @@ class Verifier:
         ]
         # RFC 8550 3: the sender must be among the signers.  With nested
         # signatures (a clerk's, then the agency seal's, as Decree 30
-        # prescribes) one matching signer is enough.
-        sender_signed = any(
-            s.address_matches_from and s.passed for s in signers
-        )
+        # prescribes) one matching signer is enough; whether that signer's
+        # own signature holds is its own indication.
+        sender_signed = any(s.address_matches_from for s in signers)
         result = []
         for signer in signers:
             outermost = signer.part == context.outermost_layer
