@@ -134,4 +134,3 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
 def config(material: Material) -> GatewayConfig:
     """The gateway config for the demo PKI."""
     return load_config(material.config_path)
-

@@ -119,12 +119,10 @@ def test_passing_signature_is_always_accepted(config: GatewayConfig) -> None:
         config, inbound_domains={"gov.vn": Action.REJECT}
     )
     assert (
-        inbound_action(strict, "mof.gov.vn", SmimeResult.PASS)
-        is Action.ACCEPT
+        inbound_action(strict, "mof.gov.vn", SmimeResult.PASS) is Action.ACCEPT
     )
     assert (
-        inbound_action(strict, "mof.gov.vn", SmimeResult.NONE)
-        is Action.REJECT
+        inbound_action(strict, "mof.gov.vn", SmimeResult.NONE) is Action.REJECT
     )
     assert (
         inbound_action(strict, "example.com", SmimeResult.FAIL)

@@ -17,7 +17,7 @@ from cryptography import x509
 
 import govsign
 from govsign.gateway.config import GatewayConfig, SealMode
-from govsign.gateway.directory import load_directory
+from govsign.gateway.directory import certificate_addresses, load_directory
 from govsign.gateway.engine import Decryptor, Encryptor, Gateway, Sealer
 from govsign.keys.local import LocalKey, load_pkcs12
 from govsign.keys.source import open_key
@@ -95,11 +95,14 @@ def build_gateway(config: GatewayConfig) -> Gateway:
     )
 
     sealer: Sealer | None = None
+    seal_address = None
     if config.seal_mode is not SealMode.OFF and config.seal_key is not None:
         seal_key = open_key(str(config.seal_key), config.seal_password)
         log.info(
             "agency seal: %s", seal_key.certificate.subject.rfc4514_string()
         )
+        addresses = certificate_addresses(seal_key.certificate)
+        seal_address = addresses[0] if addresses else None
 
         def seal(message: bytes) -> bytes:
             with lock:
@@ -138,4 +141,5 @@ def build_gateway(config: GatewayConfig) -> Gateway:
         encryptor=encryptor,
         decryptor=decryptor,
         directory=directory,
+        seal_address=seal_address,
     )

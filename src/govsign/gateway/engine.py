@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import IO, Protocol
 
 from cryptography import x509
 
-from govsign.errors import MalformedMessageError
+from govsign.errors import DecryptionError, MalformedMessageError
 from govsign.gateway import policy
 from govsign.gateway.authresults import (
     SmimeResult,
@@ -46,7 +47,9 @@ __all__ = [
     "MessageVerifier",
     "Outcome",
     "header_block",
+    "keep_original",
     "render",
+    "set_sender",
     "split_message",
 ]
 
@@ -201,6 +204,7 @@ class Gateway:
         encryptor: Encryptor | None = None,
         decryptor: Decryptor | None = None,
         directory: Mapping[str, x509.Certificate] | None = None,
+        seal_address: str | None = None,
     ) -> None:
         self.config = config
         self.verifier = verifier
@@ -208,6 +212,7 @@ class Gateway:
         self.encryptor = encryptor
         self.decryptor = decryptor
         self.directory = dict(directory or {})
+        self.seal_address = seal_address
 
     def process(self, envelope: Envelope, spool: MessageSpool) -> Outcome:
         """Decide what happens to one message.
@@ -273,6 +278,12 @@ class Gateway:
         message = spool.message_bytes()
         steps = []
         if seal and self.sealer is not None:
+            from_value = policy.first_header(spool.headers, "From") or ""
+            if self.seal_address and self.seal_address not in from_value:
+                # RFC 8550 section 3: the signer must be the From or the
+                # Sender.  The agency, sealing, is the sender on the
+                # author's behalf (RFC 5322 section 3.6.2).
+                message = set_sender(message, self.seal_address)
             message = self.sealer(message)
             steps.append("sealed")
         if targets and self.encryptor is not None:
@@ -293,12 +304,26 @@ class Gateway:
         config = self.config
         outcome = Outcome(Direction.INBOUND, "")
 
-        if not spool.has_smime_content():
+        content_type = policy.first_header(spool.headers, "Content-Type")
+        plain = None
+        if self.decryptor is not None and policy.is_enveloped(content_type):
+            original = spool.message_bytes()
+            plain = self._decrypt(original)
+            if plain is not None:
+                outcome.replacement = (
+                    keep_original(plain, original)
+                    if config.keep_original
+                    else plain
+                )
+                outcome.verdict = "decrypted "
+            del original
+
+        if plain is None and not spool.has_smime_content():
             result = _unsigned_result(from_value)
             value = format_authentication_results(config.authserv_id, result)
             smime = SmimeResult.NONE
         else:
-            message = spool.message_bytes()
+            message = plain or spool.message_bytes()
             try:
                 result = self.verifier.verify(message)
             except MalformedMessageError as exc:
@@ -315,7 +340,7 @@ class Gateway:
         outcome.add.append(("Authentication-Results", value))
 
         action = policy.inbound_action(config, from_domain, smime)
-        outcome.verdict = f"smime={smime.value} action={action.value}"
+        outcome.verdict += f"smime={smime.value} action={action.value}"
         if action is Action.REJECT:
             outcome.reply = policy.inbound_reply(smime, from_domain)
         elif action is Action.QUARANTINE:
@@ -336,6 +361,65 @@ class Gateway:
                     config.subject_tag, subject
                 )
         return outcome
+
+    def _decrypt(self, original: bytes) -> bytes | None:
+        # Mail for the agency's own certificate is opened here; mail the
+        # agency key cannot open (for a person's own certificate) goes on
+        # as it came.
+        assert self.decryptor is not None
+        try:
+            return self.decryptor(original)
+        except DecryptionError:
+            log.debug("not encrypted to the agency key; passed unopened")
+            return None
+
+
+def set_sender(message: bytes, address: str) -> bytes:
+    """Return ``message`` with one ``Sender: address`` header field.
+
+    Existing Sender fields (with their continuation lines) are dropped.
+    """
+    headers, body = split_message(message)
+    kept = [(n, v) for n, v in headers if n.lower() != "sender"]
+    return header_block([("Sender", address), *kept]) + b"\r\n" + body
+
+
+def keep_original(plain: bytes, original: bytes) -> bytes:
+    """Append the encrypted original to a decrypted message.
+
+    The decrypted message's own content becomes the first part of a
+    multipart/mixed; the original, still encrypted, follows as an
+    ``message/rfc822`` attachment named ``original-encrypted.eml``, so
+    the recipient keeps what the sender actually sent.
+    """
+    headers, body = split_message(plain)
+    content = [(n, v) for n, v in headers if n.lower().startswith("content-")]
+    outer = [
+        (n, v)
+        for n, v in headers
+        if not n.lower().startswith("content-") and n.lower() != "mime-version"
+    ]
+    boundary = "govsign-" + secrets.token_hex(12)
+    if not content:
+        content = [("Content-Type", "text/plain; charset=us-ascii")]
+    return b"".join(
+        [
+            header_block(outer),
+            b"MIME-Version: 1.0\r\n",
+            f'Content-Type: multipart/mixed; boundary="{boundary}"'.encode(),
+            b"\r\n\r\n",
+            f"--{boundary}\r\n".encode(),
+            header_block(content),
+            b"\r\n",
+            body,
+            f"\r\n--{boundary}\r\n".encode(),
+            b"Content-Type: message/rfc822\r\n",
+            b"Content-Disposition: attachment; "
+            b'filename="original-encrypted.eml"\r\n\r\n',
+            original,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
 
 
 def split_message(message: bytes) -> tuple[list[tuple[str, str]], bytes]:

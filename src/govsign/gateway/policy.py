@@ -30,6 +30,7 @@ __all__ = [
     "header_domain",
     "inbound_action",
     "inbound_reply",
+    "is_enveloped",
     "is_signed",
     "should_seal",
     "TEMPFAIL_REPLY",
@@ -147,6 +148,19 @@ def is_signed(content_type: str | None) -> bool:
     if media in _SIGNED_TYPES:
         return bool(re.search(r"smime-type\s*=\s*\"?signed-data", value))
     return False
+
+
+def is_enveloped(content_type: str | None) -> bool:
+    """True when a top-level Content-Type is S/MIME encrypted data."""
+    if not content_type:
+        return False
+    value = re.sub(r"\s+", " ", content_type).strip().lower()
+    media = value.split(";", 1)[0].strip()
+    if media not in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        return False
+    return bool(
+        re.search(r"smime-type\s*=\s*\"?(authenveloped|enveloped)-data", value)
+    )
 
 
 def should_seal(config: GatewayConfig, already_signed: bool) -> bool:
