@@ -289,8 +289,7 @@ def choose_algorithm(
             continue
         return candidate
     wish = " ".join(
-        w
-        for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
+        w for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
         if w
     )
     raise SigningError(f"the key cannot sign with {wish or 'any algorithm'}")
@@ -606,9 +605,7 @@ def _verify_value(
         return
     # For rsaEncryption and the *_rsa / *_ecdsa OIDs the digest is the
     # SignerInfo's; a *_rsa OID naming another digest is inconsistent.
-    oid_hash = (
-        name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
-    )
+    oid_hash = name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
     if oid_hash is not None and oid_hash != digest_name:
         raise ValueError(
             f"signature algorithm {name} does not match digest {digest_name}"

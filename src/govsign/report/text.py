@@ -185,17 +185,12 @@ def render_text(result: VerificationResult, language: str = "en") -> str:
                 indent,
             )
         algorithm = "/".join(
-            a
-            for a in (signer.signature_algorithm, signer.digest_algorithm)
+            a for a in (signer.signature_algorithm, signer.digest_algorithm)
             if a
         )
         row("algorithm", algorithm or labels["unknown"], indent)
         row("part", signer.part or labels["whole_part"], indent)
-        sub = (
-            f" / {signer.sub_indication.value}"
-            if signer.sub_indication
-            else ""
-        )
+        sub = f" / {signer.sub_indication.value}" if signer.sub_indication else ""
         row("indication", signer.indication.value + sub, indent)
     if result.problems:
         lines.append("")

@@ -459,7 +459,9 @@ class Verifier:
             weakened=self._weakened,
         )
 
-    def _apply_mail_constraints(self, context: _Context) -> list[SignerResult]:
+    def _apply_mail_constraints(
+        self, context: _Context
+    ) -> list[SignerResult]:
         if not context.signers:
             return []
         senders = set(context.senders)
@@ -664,7 +666,9 @@ def _emails(cert: x509.Certificate | None) -> tuple[str, ...]:
     if not found:
         found = [
             str(a.value)
-            for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+            for a in cert.subject.get_attributes_for_oid(
+                NameOID.EMAIL_ADDRESS
+            )
         ]
     return tuple(found)
 
