@@ -13,7 +13,7 @@ import sys
 import click
 
 from govsign.errors import GovsignError
-from govsign_cli.commands import demo, sign, verify
+from govsign_cli.commands import demo, filter, milter, sendmail, sign, verify
 from govsign_cli.common import EXIT_ERROR
 
 
@@ -39,7 +39,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="govsign: %(message)s")
 
 
-for _module in (demo, sign, verify):
+for _module in (demo, sign, verify, milter, filter, sendmail):
     cli.add_command(_module.command)
 
 

@@ -133,14 +133,13 @@ class GovsignMilter(Milter.Base):  # type: ignore[misc]
         return int(Milter.CONTINUE)
 
     @_guarded
-    def header_bytes(self, field: Any, value: bytes) -> int:
+    def header(self, name: str, value: str) -> int:
+        # pymilter decodes the raw bytes with surrogateescape, so nothing
+        # is lost for 8-bit headers.  This method must exist on the class:
+        # pymilter asks Postfix for no headers when only the base class
+        # (marked @nocallback) has one.
         assert self.spool is not None
-        name = (
-            field.decode("ascii", "replace")
-            if isinstance(field, bytes)
-            else str(field)
-        )
-        self.spool.add_header(name, value.decode("utf-8", "surrogateescape"))
+        self.spool.add_header(name, value)
         return int(Milter.CONTINUE)
 
     @_guarded
