@@ -169,6 +169,7 @@ class PostfixInstance:
         hostname: str = "mx.snv.demo.gov.vn",
         mynetworks: str = "127.0.0.0/8",
         smtpd_processes: int = 10,
+        extra: dict[str, str] | None = None,
     ) -> None:
         # Postfix's daemons run as the postfix user and must reach their
         # folders: pytest's tmp_path sits below a 0700 folder, so use a
@@ -228,6 +229,7 @@ class PostfixInstance:
             "in_flow_delay": "0s",
             "default_destination_concurrency_limit": "8",
         }
+        settings.update(extra or {})
         main_cf = "".join(f"{k} = {v}\n" for k, v in settings.items())
         (self.config_dir / "main.cf").write_text(main_cf, encoding="utf-8")
         (self.config_dir / "master.cf").write_text(
