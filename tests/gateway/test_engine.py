@@ -305,7 +305,7 @@ def test_mail_for_someone_elses_key_passes_unopened(
     )
     outcome = gateway.process(_inbound(), _spool(message))
     assert outcome.replacement is None
-    assert not outcome.verdict.startswith("decrypted")
+    assert outcome.verdict == "smime=none action=accept encrypted"
 
 
 def test_keep_original_without_content_headers() -> None:

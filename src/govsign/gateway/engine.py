@@ -318,6 +318,23 @@ class Gateway:
                 outcome.verdict = "decrypted "
             del original
 
+        if plain is None and policy.is_enveloped(content_type):
+            # Encrypted for a person: any signature is inside, for the
+            # recipient's client to check.  Stamp that, and let the
+            # unsigned-mail policy leave it alone.
+            outcome.add.append(
+                (
+                    "Authentication-Results",
+                    format_error_results(
+                        config.authserv_id,
+                        SmimeResult.NONE,
+                        "encrypted; signature not checked by the gateway",
+                    ),
+                )
+            )
+            outcome.verdict = "smime=none action=accept encrypted"
+            return outcome
+
         if plain is None and not spool.has_smime_content():
             result = _unsigned_result(from_value)
             value = format_authentication_results(config.authserv_id, result)
