@@ -1,0 +1,180 @@
+"""Load and failure: 2,000 messages, and a milter killed mid-run.
+
+Both are marked slow; they run in the full suite.  Nothing here asserts
+a time: figures are printed (run with -s to see them), and the same
+driver backs bench/bench_gateway.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.gateway.conftest import (
+    AGENCY,
+    PEER,
+    Material,
+    plain_message,
+    signed_by,
+    write_config,
+)
+from tests.gateway.load import (
+    LoadResult,
+    Outgoing,
+    arrival_counts,
+    peak_rss_kib,
+    send_all,
+    wait_arrivals,
+)
+from tests.gateway.mta import (
+    MilterProcess,
+    NextHop,
+    PostfixInstance,
+    free_port,
+    require_postfix,
+    wait_for,
+)
+
+
+@dataclass
+class LoadStack:
+    postfix: PostfixInstance
+    milter: MilterProcess
+    hop: NextHop
+
+
+@pytest.fixture
+def load_stack(material: Material) -> Iterator[LoadStack]:
+    require_postfix()
+    hop = NextHop()
+    hop.start()
+    port = free_port()
+    config = write_config(
+        material.directory,
+        material.pki,
+        listen=f"inet:{port}@127.0.0.1",
+    )
+    config = config.rename(
+        config.with_name(f"load-{uuid.uuid4().hex[:8]}.toml")
+    )
+    milter = MilterProcess(
+        config, port, material.directory / f"{config.stem}.log"
+    )
+    milter.start()
+    postfix = PostfixInstance(
+        milter_port=port, next_hop_port=hop.port, smtpd_processes=20
+    )
+    try:
+        postfix.start()
+        yield LoadStack(postfix, milter, hop)
+    finally:
+        postfix.stop()
+        milter.stop()
+        hop.stop()
+        postfix.remove()
+
+
+def make_messages(material: Material, count: int) -> list[Outgoing]:
+    """Half signed inbound, 40% unsigned inbound, 10% outbound to seal."""
+    messages = []
+    for i in range(count):
+        mid = f"<load-{i}-{uuid.uuid4().hex[:12]}@test.demo.gov.vn>"
+        kind = i % 10
+        if kind < 5:
+            content = signed_by(material.pki.recipient, message_id=mid)
+            sender, rcpt = f"binh.tt@{PEER}", f"an.nv@{AGENCY}"
+        elif kind < 9:
+            content = plain_message(message_id=mid)
+            sender, rcpt = f"binh.tt@{PEER}", f"an.nv@{AGENCY}"
+        else:
+            sender, rcpt = f"an.nv@{AGENCY}", f"binh.tt@{PEER}"
+            content = plain_message(sender=sender, to=rcpt, message_id=mid)
+        messages.append(Outgoing(sender, (rcpt,), content, mid))
+    return messages
+
+
+def _stamped(content: bytes) -> bool:
+    head = content.split(b"\r\n\r\n", 1)[0]
+    if head.startswith(f"Authentication-Results: mx.{AGENCY};".encode()):
+        return True
+    # Outbound: sealed by the agency instead of stamped.
+    return (
+        f"Sender: vanthu@{AGENCY}".encode() in head
+        and b"multipart/signed" in head
+    )
+
+
+def _report(label: str, result: LoadResult, count: int, rss: int) -> None:
+    rate = count / result.seconds if result.seconds else float("nan")
+    print(
+        f"\n{label}: {count} messages in {result.seconds:.1f} s "
+        f"({rate:.1f} msg/s), accepted={result.accepted} "
+        f"temporary-refusals={result.temporary}, "
+        f"milter peak RSS {rss / 1024:.1f} MiB"
+    )
+
+
+@pytest.mark.slow
+def test_2000_messages_over_8_connections_arrive_once_stamped(
+    load_stack: LoadStack, material: Material
+) -> None:
+    messages = make_messages(material, 2000)
+    ids = [m.message_id for m in messages]
+    result = send_all(
+        load_stack.postfix.port, messages, connections=8, limit=900
+    )
+    assert result.permanent == []
+    assert result.accepted == 2000
+    counts = wait_arrivals(load_stack.hop, ids, limit=300)
+    assert len(counts) == 2000, f"{2000 - len(counts)} never arrived"
+    assert set(counts.values()) == {1}, "some arrived more than once"
+    unstamped = [m for m in load_stack.hop.messages if not _stamped(m.content)]
+    assert unstamped == []
+    _report("load", result, 2000, peak_rss_kib(load_stack.milter.pid))
+
+
+@pytest.mark.slow
+def test_milter_killed_mid_run_loses_nothing(
+    load_stack: LoadStack, material: Material
+) -> None:
+    messages = make_messages(material, 300)
+    ids = [m.message_id for m in messages]
+    hop = load_stack.hop
+    milter = load_stack.milter
+    seen: dict[str, int] = {}
+
+    def kill_and_restart(result: LoadResult) -> None:
+        wait_for(lambda: len(hop.messages) >= 60, 120, "60 arrivals")
+        milter.kill()
+        seen["arrived_at_kill"] = len(hop.messages)
+        # While the milter is dead Postfix answers tempfail (4xx) and
+        # the senders keep retrying; wait until that has been seen.
+        wait_for(lambda: result.temporary >= 10, 60, "tempfail while down")
+        milter.start()
+
+    result = send_all(
+        load_stack.postfix.port,
+        messages,
+        connections=4,
+        limit=600,
+        during=kill_and_restart,
+    )
+    assert result.permanent == []
+    assert result.temporary >= 10
+    counts = wait_arrivals(hop, ids, limit=300)
+    missing = [i for i in ids if i not in counts]
+    assert missing == [], f"{len(missing)} lost"
+    assert set(counts.values()) == {1}
+    assert all(_stamped(m.content) for m in hop.messages)
+    assert arrival_counts(hop, ids) == counts
+    # Postfix itself says why it refused while the milter was down.
+    log = load_stack.postfix.log_text()
+    assert "milter" in log and "451 4.7.1 Service unavailable" in log
+    print(
+        f"\nkill: arrived before kill {seen['arrived_at_kill']}, "
+        f"temporary refusals {result.temporary}, all {len(ids)} arrived "
+        f"once after restart in {result.seconds:.1f} s"
+    )
