@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from govsign.pki.demo import AGENCY_DOMAIN, RECIPIENT_DOMAIN, DemoPKI
-from govsign.pki.demo import build_demo_pki
+from govsign.pki.demo import (
+    AGENCY_DOMAIN,
+    RECIPIENT_DOMAIN,
+    DemoPKI,
+    build_demo_pki,
+)
 from govsign.pki.trust import TrustStore
 from govsign.result import VerificationResult
 from govsign.smime.signing import sign_message
@@ -53,7 +57,7 @@ def _nfc(text: str) -> str:
 
 def official_letter(now: dt.datetime | None = None) -> bytes:
     """Return a Vietnamese official letter with an attachment, unsigned."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     letter = EmailMessage(policy=email.policy.SMTP)
     letter["From"] = f"{_nfc('Nguyễn Văn An')} <an.nv@{AGENCY_DOMAIN}>"
     letter["To"] = f"{_nfc('Trần Thị Bình')} <binh.tt@{RECIPIENT_DOMAIN}>"

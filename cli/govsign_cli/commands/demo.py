@@ -37,7 +37,9 @@ def command(directory: Path, lang: str | None) -> None:
     pki = outcome.pki
     click.echo(f"Demo PKI written to {directory}/")
     click.echo(f"  trust anchor (root CA): {pki.trust_file}")
-    click.echo(f"  CRLs:                   {', '.join(map(str, pki.crl_files))}")
+    click.echo(
+        f"  CRLs:                   {', '.join(map(str, pki.crl_files))}"
+    )
     for name, path in pki.p12_files.items():
         click.echo(f"  {name + ' key:':<23} {path}")
     if given:

@@ -42,8 +42,7 @@ from govsign_cli.secrets import read_secret
 @click.option(
     "--digest",
     type=click.Choice([h.value for h in HashName]),
-    help="Digest algorithm (default: the key's preferred, SHA-256 for "
-    "RSA).",
+    help="Digest algorithm (default: the key's preferred, SHA-256 for RSA).",
 )
 @click.option("--pss", is_flag=True, help="Sign with RSA-PSS (RSA keys).")
 @input_argument

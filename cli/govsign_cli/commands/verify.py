@@ -14,8 +14,12 @@ import click
 
 from govsign.pki.trust import TrustStore, load_crls
 from govsign.pki.validate import RevocationMode
-from govsign.report.text import LANGUAGES, default_language, render_json
-from govsign.report.text import render_text
+from govsign.report.text import (
+    LANGUAGES,
+    default_language,
+    render_json,
+    render_text,
+)
 from govsign.result import Verdict
 from govsign.smime.verifying import Verifier
 from govsign_cli.common import input_argument, read_input
@@ -52,8 +56,7 @@ def _parse_time(
     multiple=True,
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="PEM file of trusted root CAs (repeatable). Nothing else is "
-    "trusted.",
+    help="PEM file of trusted root CAs (repeatable). Nothing else is trusted.",
 )
 @click.option(
     "--crl",

@@ -174,7 +174,7 @@ def _smime_capabilities() -> cms.CMSAttribute:
 
 def _time_value(when: dt.datetime) -> cms.Time:
     # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
-    when = when.astimezone(dt.timezone.utc).replace(microsecond=0)
+    when = when.astimezone(dt.UTC).replace(microsecond=0)
     if 1950 <= when.year < 2050:
         return cms.Time(name="utc_time", value=when)
     return cms.Time(name="general_time", value=when)
@@ -197,7 +197,7 @@ def build_signed_data(
     """
     digest_name = algorithm.digest.value
     message_digest = hashlib.new(digest_name, content).digest()
-    signing_time = signing_time or dt.datetime.now(dt.timezone.utc)
+    signing_time = signing_time or dt.datetime.now(dt.UTC)
     certificate = signer.certificate
 
     # RFC 5652 5.3: signed attributes, DER-encoded as a SET for signing.
@@ -289,7 +289,8 @@ def choose_algorithm(
             continue
         return candidate
     wish = " ".join(
-        w for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
+        w
+        for w in ("RSA-PSS" if pss else "", digest.value if digest else "")
         if w
     )
     raise SigningError(f"the key cannot sign with {wish or 'any algorithm'}")
@@ -307,6 +308,7 @@ class ParsedSignerInfo:
     digest_algorithm: str
     signature_algorithm: str
     signing_time: dt.datetime | None
+    signed_attrs_der: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -383,9 +385,28 @@ def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
             log.debug("skipping an unparsable certificate in the message")
 
 
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _signed_attrs_der(si: cms.SignerInfo) -> bytes | None:
+    # RFC 5652 5.4: the signature covers the attributes with an explicit
+    # SET tag.  Take the bytes as received, before anything parses (and
+    # so might re-encode) them.
+    attrs = si["signed_attrs"]
+    if isinstance(attrs, core.Void):
+        return None
+    contents = bytes(attrs.contents)
+    return b"\x31" + _der_length(len(contents)) + contents
+
+
 def _parse_signer_info(
     si: cms.SignerInfo, certificates: Sequence[x509.Certificate]
 ) -> ParsedSignerInfo:
+    signed_attrs_der = _signed_attrs_der(si)
     certificate = _find_certificate(si["sid"], certificates)
     signing_time = None
     for attr in _present(si["signed_attrs"]):
@@ -397,6 +418,7 @@ def _parse_signer_info(
         digest_algorithm=si["digest_algorithm"]["algorithm"].native,
         signature_algorithm=si["signature_algorithm"]["algorithm"].native,
         signing_time=signing_time,
+        signed_attrs_der=signed_attrs_der,
     )
 
 
@@ -406,9 +428,15 @@ def _find_certificate(
     if sid.name == "issuer_and_serial_number":
         issuer = sid.chosen["issuer"].dump()
         serial = sid.chosen["serial_number"].native
-        for cert in certificates:
+        candidates = [c for c in certificates if c.serial_number == serial]
+        for cert in candidates:
+            if cert.issuer.public_bytes() == issuer:
+                return cert
+        # Re-encoding can differ from an unusual original encoding; compare
+        # the certificate's own issuer bytes before giving up.
+        for cert in candidates:
             asn1 = asn1_x509.Certificate.load(cert.public_bytes(_DER))
-            if asn1.serial_number == serial and asn1.issuer.dump() == issuer:
+            if asn1.issuer.dump() == issuer:
                 return cert
         return None
     wanted = sid.chosen.native
@@ -497,7 +525,7 @@ def _check_signer_info(
         problem = _check_signed_attributes(attrs, content_digest, cert)
         if problem is not None:
             return problem
-        signed_bytes = b"\x31" + attrs.dump()[1:]
+        signed_bytes = signer.signed_attrs_der
     if signed_bytes is None:
         return SignatureCheck(
             "format",
@@ -605,7 +633,9 @@ def _verify_value(
         return
     # For rsaEncryption and the *_rsa / *_ecdsa OIDs the digest is the
     # SignerInfo's; a *_rsa OID naming another digest is inconsistent.
-    oid_hash = name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
+    oid_hash = (
+        name.split("_", 1)[0] if name.endswith(("_rsa", "_ecdsa")) else None
+    )
     if oid_hash is not None and oid_hash != digest_name:
         raise ValueError(
             f"signature algorithm {name} does not match digest {digest_name}"

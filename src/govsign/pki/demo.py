@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -40,6 +40,17 @@ KeySpec = str
 ``"ed25519"``."""
 
 _ONE_DAY = dt.timedelta(days=1)
+
+SigningKey = (
+    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+)
+"""Keys that can sign certificates and CRLs (not X25519)."""
+
+
+def _signing_key(key: PrivateKey) -> SigningKey:
+    if isinstance(key, x25519.X25519PrivateKey):
+        raise ValueError("an X25519 key cannot sign")
+    return key
 
 
 def new_private_key(spec: KeySpec) -> PrivateKey:
@@ -82,7 +93,7 @@ def _name(
     return x509.Name(attrs)
 
 
-def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
+def _signing_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return None
     if isinstance(key, ec.EllipticCurvePrivateKey) and (
@@ -96,7 +107,7 @@ def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
 class CertificateAuthority:
     """A CA whose key is held in memory; issues certificates and CRLs."""
 
-    key: PrivateKey
+    key: SigningKey
     certificate: x509.Certificate
     crl_url: str | None = None
     ocsp_url: str | None = None
@@ -114,7 +125,7 @@ class CertificateAuthority:
         not_after: dt.datetime,
     ) -> CertificateAuthority:
         """Create a self-signed root CA."""
-        key = new_private_key(key_spec)
+        key = _signing_key(new_private_key(key_spec))
         name = _name(common_name, organization)
         builder = (
             x509.CertificateBuilder()
@@ -139,7 +150,7 @@ class CertificateAuthority:
         not_after: dt.datetime,
     ) -> CertificateAuthority:
         """Issue an intermediate CA certificate below this CA."""
-        key = new_private_key(key_spec)
+        key = _signing_key(new_private_key(key_spec))
         builder = self._base_builder(
             _name(common_name, organization), key, not_before, not_after
         )
@@ -223,7 +234,7 @@ class CertificateAuthority:
             .add_extension(x509.CRLNumber(number), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    self.key.public_key()  # type: ignore[arg-type]
+                    self.key.public_key()
                 ),
                 critical=False,
             )
@@ -251,19 +262,17 @@ class CertificateAuthority:
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())  # type: ignore[arg-type]
+            .public_key(key.public_key())
             .serial_number(serial)
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(
-                    key.public_key()  # type: ignore[arg-type]
-                ),
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                 critical=False,
             )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    self.key.public_key()  # type: ignore[arg-type]
+                    self.key.public_key()
                 ),
                 critical=False,
             )
@@ -323,9 +332,7 @@ def _ca_extensions(
     )
     if key is issuer_key:
         builder = builder.add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(
-                key.public_key()  # type: ignore[arg-type]
-            ),
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
             critical=False,
         )
     return builder
@@ -348,7 +355,7 @@ def write_pkcs12(
     )
     data = pkcs12.serialize_key_and_certificates(
         friendly_name.encode("utf-8"),
-        key.private_key,
+        _signing_key(key.private_key),
         key.certificate,
         list(key.chain),
         encryption,
@@ -406,7 +413,7 @@ def build_demo_pki(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     start = now - _ONE_DAY
     (ee_key_spec,) = tuple(end_entity_keys)
 
@@ -428,13 +435,14 @@ def build_demo_pki(
         ministry.crl_url = f"{crl_base_url}/ministry.crl"
     ministry.ocsp_url = ocsp_url
 
-    validity = {"not_before": start, "not_after": now + dt.timedelta(730)}
+    end = now + dt.timedelta(days=730)
     clerk = ministry.issue_end_entity(
         "Nguyễn Văn An",
         "Sở Nội vụ tỉnh Demo",
         f"an.nv@{AGENCY_DOMAIN}",
         key_spec=ee_key_spec,
-        **validity,
+        not_before=start,
+        not_after=end,
     )
     seal = ministry.issue_end_entity(
         "Sở Nội vụ tỉnh Demo",
@@ -442,21 +450,24 @@ def build_demo_pki(
         f"vanthu@{AGENCY_DOMAIN}",
         key_spec=ee_key_spec,
         encipher=False,
-        **validity,
+        not_before=start,
+        not_after=end,
     )
     recipient = ministry.issue_end_entity(
         "Trần Thị Bình",
         "Sở Tài chính tỉnh Demo",
         f"binh.tt@{RECIPIENT_DOMAIN}",
         key_spec="rsa2048",
-        **validity,
+        not_before=start,
+        not_after=end,
     )
     recipient_ec = ministry.issue_end_entity(
         "Lê Văn Cường",
         "Sở Tài chính tỉnh Demo",
         f"cuong.lv@{RECIPIENT_DOMAIN}",
         key_spec="p256",
-        **validity,
+        not_before=start,
+        not_after=end,
     )
 
     pem = serialization.Encoding.PEM

@@ -150,7 +150,7 @@ class PathValidator:
         tell a signature made before its certificate's revocation from one
         made after (ETSI EN 319 102-1 5.3.4).
         """
-        at = moment or dt.datetime.now(dt.timezone.utc)
+        at = moment or dt.datetime.now(dt.UTC)
         key = (_fingerprint(signer), *sorted(_fingerprint(c) for c in others))
         with self._lock:
             entry = self._cache.get(key)
@@ -167,7 +167,10 @@ class PathValidator:
     def _cache_entry(self, outcome: PathOutcome) -> _CacheEntry:
         starts = [c.not_valid_before_utc for c in outcome.chain]
         ends = [c.not_valid_after_utc for c in outcome.chain]
-        if self._crl_window and self._revocation is not RevocationMode.NO_CHECK:
+        if (
+            self._crl_window
+            and self._revocation is not RevocationMode.NO_CHECK
+        ):
             starts.append(self._crl_window[0])
             ends.append(self._crl_window[1])
         return _CacheEntry(outcome, max(starts), min(ends))
@@ -192,7 +195,9 @@ class PathValidator:
         except cv_errors.RevokedError as exc:
             return _revoked_outcome(exc, signer, signing_time)
         except cv_errors.InsufficientRevinfoError as exc:
-            return _fail(Indication.INDETERMINATE, SubIndication.TRY_LATER, exc)
+            return _fail(
+                Indication.INDETERMINATE, SubIndication.TRY_LATER, exc
+            )
         except cv_errors.ExpiredError as exc:
             return _fail(
                 Indication.INDETERMINATE,
@@ -305,7 +310,7 @@ def _crl_window(
         next_update = tbs["next_update"].native
         if next_update is not None:
             ends.append(next_update)
-    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return max(starts), min(ends) if ends else far
 
 
@@ -335,7 +340,10 @@ def _revoked_outcome(
         # EN 319 102-1 5.3.4: revoked before the claimed signing time.
         indication, sub = Indication.TOTAL_FAILED, SubIndication.REVOKED
     else:
-        indication, sub = Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE
+        indication, sub = (
+            Indication.INDETERMINATE,
+            SubIndication.REVOKED_NO_POE,
+        )
     return PathOutcome(indication, sub, (), _describe(exc), revoked_at)
 
 

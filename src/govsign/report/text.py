@@ -118,7 +118,7 @@ def _when(value: dt.datetime | None, labels: Mapping[str, str]) -> str:
     local = value.astimezone(dt.timezone(dt.timedelta(hours=7)))
     return (
         f"{local:%d/%m/%Y %H:%M:%S} (UTC+7) = "
-        f"{value.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+        f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
     )
 
 
@@ -185,12 +185,17 @@ def render_text(result: VerificationResult, language: str = "en") -> str:
                 indent,
             )
         algorithm = "/".join(
-            a for a in (signer.signature_algorithm, signer.digest_algorithm)
+            a
+            for a in (signer.signature_algorithm, signer.digest_algorithm)
             if a
         )
         row("algorithm", algorithm or labels["unknown"], indent)
         row("part", signer.part or labels["whole_part"], indent)
-        sub = f" / {signer.sub_indication.value}" if signer.sub_indication else ""
+        sub = (
+            f" / {signer.sub_indication.value}"
+            if signer.sub_indication
+            else ""
+        )
         row("indication", signer.indication.value + sub, indent)
     if result.problems:
         lines.append("")

@@ -21,12 +21,25 @@ from email.message import Message
 
 from govsign.errors import MalformedMessageError
 
-__all__ = ["Entity", "parse_entity", "decode_body", "MAX_DEPTH", "MAX_PARTS"]
+__all__ = [
+    "Entity",
+    "MAX_DEPTH",
+    "MAX_PARTS",
+    "decode_body",
+    "has_content",
+    "parse_entity",
+]
 
 MAX_DEPTH = 32
 MAX_PARTS = 10_000
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_NOT_BLANK = re.compile(rb"\S")
+
+
+def has_content(data: bytes, start: int, end: int) -> bool:
+    """True when ``data[start:end]`` holds a non-blank byte (no copy)."""
+    return _NOT_BLANK.search(data, start, end) is not None
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
@@ -111,7 +124,7 @@ def parse_entity(
             f"MIME parts nested deeper than {MAX_DEPTH}", part=number
         )
     if top_level:
-        if start >= end or not data[start:end].strip():
+        if not has_content(data, start, end):
             raise MalformedMessageError("the message is empty")
         if not _HEADER_LINE.match(data, start):
             raise MalformedMessageError(
@@ -144,10 +157,10 @@ def _split_multipart(
     entity: Entity, depth: int, counter: list[int]
 ) -> list[Entity]:
     boundary = entity.param("boundary")
-    where = entity.number or "the message"
+    where = f"part {entity.number}" if entity.number else "the message"
     if not boundary:
         raise MalformedMessageError(
-            f"multipart part {where} has no boundary", part=entity.number
+            f"multipart {where} has no boundary parameter", part=entity.number
         )
     data = entity.data
     delimiter = b"--" + boundary.encode("ascii", "replace")
@@ -175,13 +188,13 @@ def _split_multipart(
         pos = line_end
     if not positions:
         raise MalformedMessageError(
-            f"multipart part {where} has no part delimited by its boundary",
+            f"multipart {where} has no part delimited by its boundary",
             part=entity.number,
         )
     del closed  # a missing close delimiter is tolerated, as in every MUA
 
     children = []
-    for index, (found, line_end, is_close) in enumerate(positions):
+    for index, (_, line_end, is_close) in enumerate(positions):
         if is_close:
             break
         next_found = (

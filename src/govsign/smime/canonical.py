@@ -99,7 +99,8 @@ def encode_outer_header(field: bytes) -> bytes:
     text = " ".join(text.split())  # unfold before refolding
     policy = email.policy.SMTP
     header = policy.header_factory(name.decode("ascii", "replace"), text)
-    return header.fold(policy=policy).encode("ascii")
+    folded: str = header.fold(policy=policy)
+    return folded.encode("ascii")
 
 
 def prepare_signed_entity(message: bytes) -> PreparedMessage:
@@ -121,7 +122,9 @@ def prepare_signed_entity(message: bytes) -> PreparedMessage:
             "the input does not start with a mail header line"
         )
 
-    content_fields = [f for f in fields if _field_name(f).startswith("content-")]
+    content_fields = [
+        f for f in fields if _field_name(f).startswith("content-")
+    ]
     outer = [
         encode_outer_header(f)
         for f in fields
@@ -132,8 +135,9 @@ def prepare_signed_entity(message: bytes) -> PreparedMessage:
         # RFC 2045 5.2 default, except that text which is not ASCII is
         # taken to be UTF-8 (TCVN 6909:2001 is Unicode).
         charset = "us-ascii" if body.isascii() else "utf-8"
-        content_fields = [b"Content-Type: text/plain; charset=" +
-                          charset.encode()]
+        content_fields = [
+            b"Content-Type: text/plain; charset=" + charset.encode()
+        ]
     entity = b"\r\n".join(content_fields) + b"\r\n\r\n" + body
     if _needs_reencoding(entity):
         entity = _reencode_seven_bit(entity)
@@ -165,17 +169,20 @@ def _reencode_seven_bit(entity: bytes) -> bytes:
 
 def _reencode_leaf(part: Message) -> None:
     raw = part.get_payload(decode=False)
-    raw_bytes = raw.encode("utf-8", "surrogateescape") if isinstance(
-        raw, str
-    ) else b""
-    long_lines = any(
-        len(line) > _MAX_LINE for line in raw_bytes.split(b"\n")
+    raw_bytes = (
+        raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     )
+    long_lines = any(len(line) > _MAX_LINE for line in raw_bytes.split(b"\n"))
     cte = str(part.get("Content-Transfer-Encoding", "7bit")).lower().strip()
-    if raw_bytes.isascii() and not long_lines and cte in (
-        "7bit",
-        "quoted-printable",
-        "base64",
+    if (
+        raw_bytes.isascii()
+        and not long_lines
+        and cte
+        in (
+            "7bit",
+            "quoted-printable",
+            "base64",
+        )
     ):
         return
     payload = part.get_payload(decode=True)

@@ -81,8 +81,7 @@ def sign_message(
     outer = b"".join(prepared.outer_headers) + b"MIME-Version: 1.0\r\n"
     if opaque:
         return (
-            outer
-            + b"Content-Type: application/pkcs7-mime; "
+            outer + b"Content-Type: application/pkcs7-mime; "
             b'smime-type=signed-data; name="smime.p7m"\r\n'
             b"Content-Transfer-Encoding: base64\r\n"
             b'Content-Disposition: attachment; filename="smime.p7m"\r\n'
@@ -90,15 +89,18 @@ def sign_message(
         )
     boundary = _boundary().encode("ascii")
     return (
-        outer
-        + b"Content-Type: multipart/signed; "
+        outer + b"Content-Type: multipart/signed; "
         b'protocol="application/pkcs7-signature"; micalg='
         + micalg_for(algorithm).encode("ascii")
         + b'; boundary="'
         + boundary
         + b'"\r\n\r\n'
         b"This is a cryptographically signed message in MIME format.\r\n"
-        b"\r\n--" + boundary + b"\r\n" + prepared.entity + b"\r\n--"
+        b"\r\n--"
+        + boundary
+        + b"\r\n"
+        + prepared.entity
+        + b"\r\n--"
         + boundary
         + b"\r\n"
         b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'

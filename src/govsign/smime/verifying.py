@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,7 +52,12 @@ from govsign.result import (
     Verdict,
     VerificationResult,
 )
-from govsign.smime._mime import Entity, decode_body, parse_entity
+from govsign.smime._mime import (
+    Entity,
+    decode_body,
+    has_content,
+    parse_entity,
+)
 from govsign.smime.canonical import canonical_chunks
 
 __all__ = ["Verifier", "verify", "verify_or_raise"]
@@ -172,7 +178,7 @@ class Verifier:
         MIME message at all; a broken signature inside a well-formed
         message is reported in the result, not raised.
         """
-        moment = at or dt.datetime.now(dt.timezone.utc)
+        moment = at or dt.datetime.now(dt.UTC)
         if moment.tzinfo is None:
             raise ValueError("'at' must carry a time zone")
         root = parse_entity(message)
@@ -367,6 +373,7 @@ class Verifier:
         cert = signer.certificate
         problems: list[str] = []
         chain: tuple[x509.Certificate, ...] = ()
+        sub: SubIndication | None
         if check.failure is not None:
             indication, sub = _CHECK_FAILURES[check.failure]
             problems.append(check.reason or check.failure)
@@ -427,7 +434,11 @@ class Verifier:
         problems = list(walk.problems)
         for signer in signers:
             if not signer.passed:
-                who = ", ".join(signer.email) or signer.name or "a signer"
+                who = (
+                    ", ".join(signer.email)
+                    or signer.name
+                    or f"signature in part {signer.part or '(message)'}"
+                )
                 problems.extend(f"{who}: {p}" for p in signer.problems)
         coverage = Coverage.PARTIAL if walk.uncovered else Coverage.WHOLE
         if coverage is Coverage.PARTIAL:
@@ -459,9 +470,7 @@ class Verifier:
             weakened=self._weakened,
         )
 
-    def _apply_mail_constraints(
-        self, context: _Context
-    ) -> list[SignerResult]:
+    def _apply_mail_constraints(self, context: _Context) -> list[SignerResult]:
         if not context.signers:
             return []
         senders = set(context.senders)
@@ -599,7 +608,7 @@ def _parse_inner(content: bytes, number: str) -> Entity:
 def _shows_something(entity: Entity) -> bool:
     # An empty or blank leaf shows a reader nothing, so leaving it outside
     # a signature hides nothing.
-    return bool(bytes(entity.body()).strip())
+    return has_content(entity.data, entity.body_start, entity.end)
 
 
 def _context_of(headers: Message) -> _Context:
@@ -666,9 +675,7 @@ def _emails(cert: x509.Certificate | None) -> tuple[str, ...]:
     if not found:
         found = [
             str(a.value)
-            for a in cert.subject.get_attributes_for_oid(
-                NameOID.EMAIL_ADDRESS
-            )
+            for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
         ]
     return tuple(found)
 
@@ -677,7 +684,9 @@ def _just(cert: x509.Certificate | None) -> Sequence[x509.Certificate]:
     return [cert] if cert is not None else []
 
 
+@functools.lru_cache(maxsize=1024)
 def _cert_info(cert: x509.Certificate) -> CertificateInfo:
+    # Cached: a gateway describes the same few CA certificates all day.
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
