@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cryptography import x509
 
@@ -41,7 +42,7 @@ class _LockedVerifier:
             return self._verifier.verify(message)
 
 
-def _library_function(name: str) -> Callable[..., bytes] | None:
+def _library_function(name: str) -> Callable[..., Any] | None:
     # govsign.encrypt / govsign.decrypt arrive with the encryption work;
     # until then the gateway seals and verifies only, and says so.
     function = getattr(govsign, name, None)
@@ -62,7 +63,10 @@ def _encryptor(lock: threading.Lock) -> Encryptor | None:
         message: bytes, recipients: Sequence[x509.Certificate]
     ) -> bytes:
         with lock:
-            return encrypt_message(message, list(recipients))
+            encrypted = encrypt_message(message, list(recipients))
+        if not isinstance(encrypted, bytes):
+            raise TypeError("govsign.encrypt returned no message bytes")
+        return encrypted
 
     return encrypt
 
@@ -74,7 +78,12 @@ def _decryptor(lock: threading.Lock, key: LocalKey) -> Decryptor | None:
 
     def decrypt(message: bytes) -> bytes:
         with lock:
-            return decrypt_message(message, key)
+            opened = decrypt_message(message, key)
+        # govsign.decrypt returns the readable message in ``.message``.
+        readable = getattr(opened, "message", opened)
+        if not isinstance(readable, bytes):
+            raise TypeError("govsign.decrypt returned no message bytes")
+        return readable
 
     return decrypt
 

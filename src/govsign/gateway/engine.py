@@ -386,7 +386,7 @@ class Gateway:
         assert self.decryptor is not None
         try:
             return self.decryptor(original)
-        except DecryptionError:
+        except (DecryptionError, MalformedMessageError):
             log.debug("not encrypted to the agency key; passed unopened")
             return None
 
