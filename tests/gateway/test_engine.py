@@ -48,11 +48,14 @@ def _inbound(sender: str = f"binh.tt@{PEER}") -> Envelope:
     return Envelope("Q1", sender, (f"an.nv@{AGENCY}",), client_address=OUTSIDE)
 
 
+NO_CERT = "vanphong@khac.demo.gov.vn"  # no certificate in the directory
+
+
 def _outbound(*rcpts: str) -> Envelope:
     return Envelope(
         "Q2",
         f"an.nv@{AGENCY}",
-        rcpts or (f"binh.tt@{PEER}",),
+        rcpts or (NO_CERT,),
         client_address="127.0.0.1",
     )
 
@@ -177,7 +180,7 @@ def test_malformed_smime_is_permerror(gateway: Gateway) -> None:
 def test_outbound_unsigned_is_sealed(
     gateway: Gateway, material: Material
 ) -> None:
-    message = plain_message(sender=f"an.nv@{AGENCY}", to=f"binh.tt@{PEER}")
+    message = plain_message(sender=f"an.nv@{AGENCY}", to=NO_CERT)
     outcome = gateway.process(_outbound(), _spool(message))
     assert outcome.direction is Direction.OUTBOUND
     assert outcome.verdict == "sealed"
@@ -192,7 +195,7 @@ def test_outbound_unsigned_is_sealed(
 def test_outbound_already_signed_is_passed(
     gateway: Gateway, material: Material
 ) -> None:
-    signed = signed_by(material.pki.clerk, to=f"binh.tt@{PEER}")
+    signed = signed_by(material.pki.clerk, to=NO_CERT)
     outcome = gateway.process(_outbound(), _spool(signed))
     assert outcome.verdict == "passed signed=yes"
     assert outcome.replacement is None
@@ -204,7 +207,7 @@ def test_seal_always_adds_a_second_signature(
     always = build_gateway(
         dataclasses.replace(config, seal_mode=SealMode.ALWAYS)
     )
-    signed = signed_by(material.pki.clerk, to=f"binh.tt@{PEER}")
+    signed = signed_by(material.pki.clerk, to=NO_CERT)
     outcome = always.process(_outbound(), _spool(signed))
     assert outcome.replacement is not None
     result = _verifier(material).verify(outcome.replacement)
@@ -337,3 +340,74 @@ def test_mail_from_the_seal_address_gets_no_sender(
     assert outcome.replacement is not None
     assert b"\r\nSender:" not in outcome.replacement
     assert not outcome.replacement.startswith(b"Sender:")
+
+
+class _RecordingEncryptor:
+    """Stands in for govsign.encrypt to test when the gateway encrypts."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, list[str]]] = []
+
+    def __call__(self, message: bytes, recipients: object) -> bytes:
+        from govsign.gateway.directory import certificate_addresses
+
+        assert isinstance(recipients, list)
+        names = [certificate_addresses(c)[0] for c in recipients]
+        self.calls.append((message, names))
+        return b"From: x\r\n\r\nENCRYPTED\r\n"
+
+
+def _encrypting(config: GatewayConfig) -> tuple[Gateway, _RecordingEncryptor]:
+    from govsign.gateway.directory import load_directory
+
+    assert config.certificates is not None
+    gateway = build_gateway(config)
+    recorder = _RecordingEncryptor()
+    gateway.encryptor = recorder
+    gateway.directory = load_directory(config.certificates)
+    return gateway, recorder
+
+
+def test_outbound_is_sealed_then_encrypted_when_all_are_known(
+    config: GatewayConfig, material: Material
+) -> None:
+    gateway, recorder = _encrypting(config)
+    rcpts = (f"binh.tt@{PEER}", f"Cuong.LV@{PEER}")
+    message = plain_message(sender=f"an.nv@{AGENCY}", to=", ".join(rcpts))
+    outcome = gateway.process(_outbound(*rcpts), _spool(message))
+    assert outcome.verdict == "sealed encrypted recipients=2"
+    assert outcome.replacement == b"From: x\r\n\r\nENCRYPTED\r\n"
+    ((sealed, names),) = recorder.calls
+    assert names == [f"binh.tt@{PEER}", f"cuong.lv@{PEER}"]
+    # Sign, then encrypt: what was encrypted is the sealed message.
+    assert _verifier(material).verify(sealed).valid
+
+
+def test_one_unknown_recipient_means_no_encryption(
+    config: GatewayConfig,
+) -> None:
+    gateway, recorder = _encrypting(config)
+    rcpts = (f"binh.tt@{PEER}", NO_CERT)
+    message = plain_message(sender=f"an.nv@{AGENCY}")
+    outcome = gateway.process(_outbound(*rcpts), _spool(message))
+    assert outcome.verdict == "sealed"
+    assert recorder.calls == []
+
+
+def test_encrypt_off_means_no_encryption(config: GatewayConfig) -> None:
+    gateway, recorder = _encrypting(dataclasses.replace(config, encrypt=False))
+    message = plain_message(sender=f"an.nv@{AGENCY}")
+    outcome = gateway.process(_outbound(f"binh.tt@{PEER}"), _spool(message))
+    assert outcome.verdict == "sealed"
+    assert recorder.calls == []
+
+
+def test_signed_mail_is_encrypted_without_a_seal(
+    config: GatewayConfig, material: Material
+) -> None:
+    gateway, recorder = _encrypting(config)
+    signed = signed_by(material.pki.clerk, to=f"binh.tt@{PEER}")
+    outcome = gateway.process(_outbound(f"binh.tt@{PEER}"), _spool(signed))
+    assert outcome.verdict == "encrypted recipients=1"
+    ((message, _names),) = recorder.calls
+    assert message == signed  # passed on byte for byte

@@ -90,7 +90,7 @@ def make_messages(material: Material, count: int) -> list[Outgoing]:
             content = plain_message(message_id=mid)
             sender, rcpt = f"binh.tt@{PEER}", f"an.nv@{AGENCY}"
         else:
-            sender, rcpt = f"an.nv@{AGENCY}", f"binh.tt@{PEER}"
+            sender, rcpt = f"an.nv@{AGENCY}", "vanphong@khac.demo.gov.vn"
             content = plain_message(sender=sender, to=rcpt, message_id=mid)
         messages.append(Outgoing(sender, (rcpt,), content, mid))
     return messages
