@@ -63,6 +63,7 @@ def write_config(
     extra: str = "",
     inbound: str = '"gov.vn" = "tag"',
     seal_mode: str = "unsigned",
+    name: str = "govsign-gateway.toml",
 ) -> Path:
     """Write a gateway TOML config for the demo PKI; return its path."""
     (material_dir / "seal.pass").write_bytes(PASSWORD + b"\n")
@@ -89,7 +90,7 @@ seal-password-file = "seal.pass"
 seal-mode = "{seal_mode}"
 certificates = "{material_dir / "recipients"}"
 """
-    path = material_dir / "govsign-gateway.toml"
+    path = material_dir / name
     path.write_text(text, encoding="utf-8")
     return path
 

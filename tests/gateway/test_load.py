@@ -56,9 +56,7 @@ def load_stack(material: Material) -> Iterator[LoadStack]:
         material.directory,
         material.pki,
         listen=f"inet:{port}@127.0.0.1",
-    )
-    config = config.rename(
-        config.with_name(f"load-{uuid.uuid4().hex[:8]}.toml")
+        name=f"load-{uuid.uuid4().hex[:8]}.toml",
     )
     milter = MilterProcess(
         config, port, material.directory / f"{config.stem}.log"

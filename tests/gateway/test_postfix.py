@@ -106,8 +106,8 @@ def stack(material: Material) -> Iterator[Stack]:
         material.pki,
         listen=f"inet:{milter_port}@127.0.0.1",
         inbound=INBOUND_POLICY,
+        name="postfix-test.toml",
     )
-    config = config.rename(config.with_name("postfix-test.toml"))
     milter = MilterProcess(
         config, milter_port, material.directory / "milter.log"
     )
