@@ -13,6 +13,9 @@ import pytest
 from govsign.pki.demo import DemoPKI, build_demo_pki
 from govsign.pki.trust import TrustStore
 from govsign.smime.verifying import Verifier
+from tests.softhsm import token_world
+
+__all__ = ["token_world"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

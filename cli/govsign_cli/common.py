@@ -71,3 +71,16 @@ password_file_option = click.option(
     help="Read the key password from this file "
     "(else GOVSIGN_PASSWORD, else a prompt).",
 )
+pin_file_option = click.option(
+    "--pin-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the token PIN from this file (else GOVSIGN_PIN, else a "
+    "prompt).",
+)
+pkcs11_module_option = click.option(
+    "--pkcs11-module",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GOVSIGN_PKCS11_MODULE",
+    help="The token's PKCS#11 module (.so), unless the pkcs11: URI names "
+    "it; also GOVSIGN_PKCS11_MODULE.",
+)

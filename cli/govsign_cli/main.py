@@ -13,7 +13,16 @@ import sys
 import click
 
 from govsign.errors import GovsignError
-from govsign_cli.commands import demo, filter, milter, sendmail, sign, verify
+from govsign_cli.commands import (
+    csr,
+    demo,
+    filter,
+    keys,
+    milter,
+    sendmail,
+    sign,
+    verify,
+)
 from govsign_cli.common import EXIT_ERROR
 
 
@@ -39,7 +48,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="govsign: %(message)s")
 
 
-for _module in (demo, sign, verify, milter, filter, sendmail):
+for _module in (csr, demo, keys, sign, verify, milter, filter, sendmail):
     cli.add_command(_module.command)
 
 

@@ -44,7 +44,8 @@ def _cases() -> list[Any]:
     corpus = Path(__file__).resolve().parents[2].parent / "shared"
     manifest = corpus / "corpora" / "thunderbird-smime" / "MANIFEST.json"
     if not manifest.exists():
-        return [pytest.param(None, marks=pytest.mark.usefixtures())]
+        # The ``corpus`` fixture then fails in CI and skips elsewhere.
+        return [pytest.param({}, {}, False, id="corpus-missing")]
     data = json.loads(manifest.read_text())
     cases = []
     for message in data["messages"]:

@@ -12,10 +12,12 @@ from govsign_cli.common import (
     input_argument,
     output_option,
     password_file_option,
+    pin_file_option,
+    pkcs11_module_option,
     read_input,
     write_output,
 )
-from govsign_cli.secrets import read_secret
+from govsign_cli.secrets import key_secret
 
 
 @click.command("sign")
@@ -24,15 +26,19 @@ from govsign_cli.secrets import read_secret
     "key_spec",
     required=True,
     metavar="KEY",
-    help="The signing key: a .p12/.pfx file, or a PEM key with --cert.",
+    help="The signing key: a .p12/.pfx file, a PEM key with --cert, or a "
+    "token key as a pkcs11: URI (RFC 7512).",
 )
 @click.option(
     "--cert",
     "cert_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="Certificate (and chain) for a PEM key.",
+    help="Certificate (and chain) for a PEM key, or for a token key whose "
+    "certificate is not on the token.",
 )
 @password_file_option
+@pin_file_option
+@pkcs11_module_option
 @click.option(
     "--opaque",
     is_flag=True,
@@ -51,6 +57,8 @@ def command(
     key_spec: str,
     cert_path: str | None,
     password_file: Path | None,
+    pin_file: Path | None,
+    pkcs11_module: Path | None,
     opaque: bool,
     digest: str | None,
     pss: bool,
@@ -59,16 +67,16 @@ def command(
 ) -> None:
     """Sign IN.eml (or standard input) and write the signed message.
 
-    The password of the key comes from --password-file, the
-    GOVSIGN_PASSWORD variable, or a prompt; never from the command line.
+    The password of a key file comes from --password-file, the
+    GOVSIGN_PASSWORD variable, or a prompt; a token PIN from --pin-file,
+    GOVSIGN_PIN or a prompt; never from the command line.
     """
     message = read_input(input_path)
     key = open_key(
         key_spec,
-        lambda: read_secret(
-            secret_file=password_file, prompt=f"Password for {key_spec}"
-        ),
+        key_secret(key_spec, password_file=password_file, pin_file=pin_file),
         certificate=cert_path,
+        pkcs11_module=pkcs11_module,
     )
     signed = sign_message(
         message,

@@ -10,12 +10,14 @@ from govsign.keys.base import (
 )
 from govsign.keys.local import LocalKey, load_pem, load_pkcs12
 from govsign.keys.source import SecretSource, open_key
+from govsign.keys.uri import Pkcs11Uri, parse_pkcs11_uri
 
 __all__ = [
     "Decrypter",
     "HashName",
     "KeyTransportPadding",
     "LocalKey",
+    "Pkcs11Uri",
     "SignatureAlgorithm",
     "SecretSource",
     "SignatureScheme",
@@ -23,4 +25,5 @@ __all__ = [
     "load_pem",
     "load_pkcs12",
     "open_key",
+    "parse_pkcs11_uri",
 ]

@@ -40,6 +40,8 @@ _NOT_BLANK = re.compile(rb"\S")
 def has_content(data: bytes, start: int, end: int) -> bool:
     """True when ``data[start:end]`` holds a non-blank byte (no copy)."""
     return _NOT_BLANK.search(data, start, end) is not None
+
+
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
