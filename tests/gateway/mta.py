@@ -73,6 +73,21 @@ def port_open(port: int) -> bool:
         return False
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); its state letter says it is gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 @dataclass(frozen=True)
 class Arrived:
     """A message as the next hop received it."""
@@ -257,11 +272,16 @@ class PostfixInstance:
 
     def stop(self) -> None:
         """Stop the master and its children."""
-        self._postfix("stop")
-        # "postfix stop" returns before every child has exited.
         pid_file = self.queue_dir / "pid" / "master.pid"
+        try:
+            master = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            master = None
+        self._postfix("stop")
+        # "postfix stop" returns before the master has exited; the pid
+        # file stays behind, so watch the process itself.
         deadline = time.monotonic() + 15
-        while pid_file.exists() and time.monotonic() < deadline:
+        while master and _alive(master) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def remove(self) -> None:
