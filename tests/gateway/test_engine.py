@@ -249,7 +249,7 @@ def test_large_unsigned_body_spills_to_disk_and_is_not_loaded(
 ) -> None:
     body = ("x" * 998 + "\r\n") * 27_000  # about 27 MB
     spool = _spool(plain_message(body=body), memory=1024 * 1024)
-    assert spool.body.fileno() >= 0  # rolled over to a real file
+    assert spool.file.fileno() >= 0  # rolled over to a real file
     assert spool.body_size > 25 * 1024 * 1024
 
     def refuse(self: MessageSpool) -> bytes:

@@ -193,7 +193,7 @@ def test_spool_is_released_on_abort(config: GatewayConfig) -> None:
     assert isinstance(spool, MessageSpool)
     milter.abort()
     assert milter.spool is None
-    assert spool.body.closed
+    assert spool.file.closed
 
 
 def test_envelope_type_is_frozen() -> None:

@@ -19,7 +19,6 @@ import datetime as dt
 import logging
 import re
 import secrets
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,37 +94,59 @@ _CHUNK = 256 * 1024
 
 
 class MessageSpool:
-    """A message as it arrives: header list plus spooled body."""
+    """A message as it arrives: a header list plus one spool file.
+
+    The spool file holds the whole message in wire order (header lines,
+    blank line, body), so :meth:`message_bytes` is a single read into a
+    single bytes object: a 25 MB message is in memory once, and only
+    when a signature has to be checked.
+    """
 
     def __init__(self, memory_limit: int = 1024 * 1024) -> None:
         self.headers: list[tuple[str, str]] = []
-        self.body: IO[bytes] = tempfile.SpooledTemporaryFile(
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(
             max_size=memory_limit, mode="w+b"
         )
+        self.body_offset: int | None = None
         self.body_size = 0
 
     def add_header(self, name: str, value: str) -> None:
-        """Record one header field as the MTA passed it."""
+        """Record one header field as the MTA passed it.
+
+        Raises ValueError once the body has started.
+        """
+        if self.body_offset is not None:
+            raise ValueError("a header field after the body started")
         self.headers.append((name, value))
+        self.file.write(header_block([(name, value)]))
+
+    def _start_body(self) -> int:
+        if self.body_offset is None:
+            self.file.seek(0, 2)
+            self.file.write(b"\r\n")
+            self.body_offset = self.file.tell()
+        return self.body_offset
 
     def write_body(self, chunk: bytes) -> None:
         """Append a body chunk."""
-        self.body.write(chunk)
+        self._start_body()
+        self.file.seek(0, 2)
+        self.file.write(chunk)
         self.body_size += len(chunk)
 
     def close(self) -> None:
         """Release the spool (deletes a spilled file)."""
-        self.body.close()
+        self.file.close()
 
     def header_block(self) -> bytes:
         """The header fields as CRLF-terminated lines, without the gap."""
         return header_block(self.headers)
 
     def iter_body(self) -> Iterator[bytes]:
-        """Yield the body in chunks, from the start."""
-        self.body.seek(0)
+        """Yield the body in chunks, from its start."""
+        self.file.seek(self._start_body())
         while True:
-            chunk = self.body.read(_CHUNK)
+            chunk = self.file.read(_CHUNK)
             if not chunk:
                 return
             yield chunk
@@ -151,10 +172,9 @@ class MessageSpool:
 
     def message_bytes(self) -> bytes:
         """The whole message (headers, blank line, body) as one bytes."""
-        parts = [self.header_block(), b"\r\n"]
-        self.body.seek(0)
-        parts.append(self.body.read())
-        return b"".join(parts)
+        self._start_body()
+        self.file.seek(0)
+        return self.file.read()
 
 
 @dataclass
@@ -495,5 +515,5 @@ def render(spool: MessageSpool, outcome: Outcome, out: IO[bytes]) -> None:
     out.write(added)
     out.write(header_block(kept))
     out.write(b"\r\n")
-    spool.body.seek(0)
-    shutil.copyfileobj(spool.body, out)
+    for chunk in spool.iter_body():
+        out.write(chunk)
