@@ -166,3 +166,15 @@ def test_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
 )
 def test_listen_forms(spec: str, expected: str) -> None:
     assert parse_listen(spec) == expected
+
+
+def test_seal_key_on_a_token(material: Material) -> None:
+    data = _base(material)
+    uri = "pkcs11:token=SEAL;object=seal"
+    data["outbound"] = {
+        "seal-key": uri,
+        "seal-password-env": "GOVSIGN_SEAL_PIN",
+    }
+    config = parse_config(data, material.directory)
+    assert config.seal_key == uri
+    assert config.seal_pkcs11_module is None

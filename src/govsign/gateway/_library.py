@@ -105,8 +105,13 @@ def build_gateway(config: GatewayConfig) -> Gateway:
 
     sealer: Sealer | None = None
     seal_address = None
+    seal_key = None
     if config.seal_mode is not SealMode.OFF and config.seal_key is not None:
-        seal_key = open_key(str(config.seal_key), config.seal_password)
+        seal_key = open_key(
+            str(config.seal_key),
+            config.seal_password,
+            pkcs11_module=config.seal_pkcs11_module,
+        )
         log.info(
             "agency seal: %s", seal_key.certificate.subject.rfc4514_string()
         )
@@ -143,7 +148,7 @@ def build_gateway(config: GatewayConfig) -> Gateway:
                 "decrypt yet: encrypted mail is passed on unopened"
             )
 
-    return Gateway(
+    gateway = Gateway(
         config,
         _LockedVerifier(verifier, lock),
         sealer=sealer,
@@ -152,3 +157,7 @@ def build_gateway(config: GatewayConfig) -> Gateway:
         directory=directory,
         seal_address=seal_address,
     )
+    close = getattr(seal_key, "close", None) if sealer else None
+    if callable(close):
+        gateway.closers.append(close)
+    return gateway

@@ -21,7 +21,7 @@ mail later.  docs/gateway.md is the reference with an example; in short::
     "gov.vn" = "tag"
 
     [outbound]
-    seal-key = "/etc/govsign/seal.p12"
+    seal-key = "/etc/govsign/seal.p12"      # or a pkcs11: URI
     seal-password-file = "/etc/govsign/seal.pass"
     seal-mode = "unsigned"
     certificates = "/etc/govsign/recipients"
@@ -99,7 +99,8 @@ class GatewayConfig:
     decrypt_password_file: Path | None = None
     decrypt_password_env: str | None = None
     keep_original: bool = True
-    seal_key: Path | None = None
+    seal_key: Path | str | None = None  # a file, or an RFC 7512 URI
+    seal_pkcs11_module: Path | None = None
     seal_password_file: Path | None = None
     seal_password_env: str | None = None
     seal_mode: SealMode = SealMode.UNSIGNED
@@ -292,6 +293,7 @@ _KNOWN = {
     },
     "outbound": {
         "seal-key",
+        "seal-pkcs11-module",
         "seal-password-file",
         "seal-password-env",
         "seal-mode",
@@ -361,7 +363,13 @@ def parse_config(data: Mapping[str, Any], base: Path) -> GatewayConfig:
         for k, v in policy_table.items()
     }
 
-    seal_key = _path(outbound, "seal-key", "outbound", base)
+    seal_key: Path | str | None
+    seal_text = _str(outbound, "seal-key", "outbound")
+    if seal_text is not None and seal_text.startswith("pkcs11:"):
+        # A key on a token or HSM; the password settings give its PIN.
+        seal_key = seal_text
+    else:
+        seal_key = _path(outbound, "seal-key", "outbound", base)
     seal_mode_text = outbound.get("seal-mode", "unsigned")
     try:
         seal_mode = SealMode(seal_mode_text)
@@ -435,6 +443,9 @@ def parse_config(data: Mapping[str, Any], base: Path) -> GatewayConfig:
         decrypt_password_env=decrypt_password_env,
         keep_original=_bool(inbound, "keep-original", "inbound", True),
         seal_key=seal_key,
+        seal_pkcs11_module=_path(
+            outbound, "seal-pkcs11-module", "outbound", base
+        ),
         seal_password_file=seal_password_file,
         seal_password_env=seal_password_env,
         seal_mode=seal_mode,

@@ -233,6 +233,12 @@ class Gateway:
         self.decryptor = decryptor
         self.directory = dict(directory or {})
         self.seal_address = seal_address
+        self.closers: list[Callable[[], None]] = []
+
+    def close(self) -> None:
+        """Release keys the gateway holds (log out of a token)."""
+        while self.closers:
+            self.closers.pop()()
 
     def process(self, envelope: Envelope, spool: MessageSpool) -> Outcome:
         """Decide what happens to one message.

@@ -257,5 +257,8 @@ def serve(gateway: Gateway, listen: str, *, timeout: int = 600) -> None:
         Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY + Milter.QUARANTINE
     )
     log.info("govsign milter listening on %s", listen)
-    Milter.runmilter("govsign", listen, timeout)
+    try:
+        Milter.runmilter("govsign", listen, timeout)
+    finally:
+        gateway.close()
     log.info("govsign milter stopped")
