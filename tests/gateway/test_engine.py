@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 from email import message_from_bytes
 from email import policy as email_policy
+from pathlib import Path
 
 import pytest
 
@@ -411,3 +413,33 @@ def test_signed_mail_is_encrypted_without_a_seal(
     assert outcome.verdict == "encrypted recipients=1"
     ((message, _names),) = recorder.calls
     assert message == signed  # passed on byte for byte
+
+
+def test_stale_crls_under_reject_policy_defer_instead_of_bounce(
+    config: GatewayConfig, material: Material, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    now = dt.datetime.now(dt.UTC)
+    stale = []
+    for name, ca in (
+        ("root", material.pki.root),
+        ("m", material.pki.ministry),
+    ):
+        crl = ca.issue_crl(
+            this_update=now - dt.timedelta(hours=20),
+            next_update=now - dt.timedelta(hours=1),
+            number=50,
+        )
+        path = tmp_path / f"{name}.crl"
+        path.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+        stale.append(path)
+    strict = dataclasses.replace(
+        config,
+        crl_files=tuple(stale),
+        inbound_domains={"gov.vn": Action.REJECT},
+    )
+    signed = signed_by(material.pki.recipient)
+    outcome = build_gateway(strict).process(_inbound(), _spool(signed))
+    assert outcome.verdict == "smime=temperror action=reject"
+    assert outcome.reply is not None and outcome.reply.temporary

@@ -141,6 +141,12 @@ def test_replies_are_permanent_and_say_why() -> None:
     assert "mof.gov.vn is not signed" in reply.text
 
 
+def test_temperror_under_reject_is_deferred_not_refused() -> None:
+    reply = inbound_reply(SmimeResult.TEMPERROR, "mof.gov.vn")
+    assert reply.temporary
+    assert (reply.code, reply.xcode) == ("451", "4.7.5")
+
+
 def test_encryption_is_all_or_nothing() -> None:
     directory = {"a@x.vn": "cert-a", "b@x.vn": "cert-b"}
     assert encryption_targets(["<A@x.vn>", "b@x.vn"], directory) == [

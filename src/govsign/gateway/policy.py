@@ -204,7 +204,19 @@ def inbound_action(
 
 
 def inbound_reply(outcome: SmimeResult, from_domain: str | None) -> Reply:
-    """The refusal for inbound mail under a ``reject`` policy."""
+    """The refusal for inbound mail under a ``reject`` policy.
+
+    ``temperror`` (revocation data missing or stale) is deferred with a
+    4xx reply instead: the signature may well be valid, and the sending
+    server will retry once the gateway's CRLs are current again.
+    """
+    if outcome is SmimeResult.TEMPERROR:
+        return Reply(
+            "451",
+            "4.7.5",
+            "Deferred: the S/MIME signature cannot be checked right now "
+            "(revocation data unavailable); try again later",
+        )
     what = (
         "is not signed"
         if outcome is SmimeResult.NONE
