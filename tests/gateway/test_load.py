@@ -7,6 +7,7 @@ driver backs bench/bench_gateway.py.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,6 +141,20 @@ def test_milter_killed_mid_run_loses_nothing(
 ) -> None:
     messages = make_messages(material, 300)
     ids = [m.message_id for m in messages]
+    local = [
+        Outgoing(
+            f"an.nv@{AGENCY}",
+            ("vanphong@khac.demo.gov.vn",),
+            plain_message(
+                sender=f"an.nv@{AGENCY}",
+                to="vanphong@khac.demo.gov.vn",
+                message_id=mid,
+            ),
+            mid,
+        )
+        for mid in (f"<local-{i}@test.demo.gov.vn>" for i in range(5))
+    ]
+    local_ids = [m.message_id for m in local]
     hop = load_stack.hop
     milter = load_stack.milter
     seen: dict[str, int] = {}
@@ -151,6 +166,12 @@ def test_milter_killed_mid_run_loses_nothing(
         # While the milter is dead Postfix answers tempfail (4xx) and
         # the senders keep retrying; wait until that has been seen.
         wait_for(lambda: result.temporary >= 10, 60, "tempfail while down")
+        # Mail submitted locally meanwhile stays in Postfix's queue.
+        for item in local:
+            load_stack.postfix.sendmail(item.content, item.sender)
+        time.sleep(3)  # a pickup attempt or two, with the milter down
+        seen["local_early"] = len(arrival_counts(hop, local_ids))
+        seen["queued"] = len(load_stack.postfix.queue_files("maildrop"))
         milter.start()
 
     result = send_all(
@@ -162,17 +183,22 @@ def test_milter_killed_mid_run_loses_nothing(
     )
     assert result.permanent == []
     assert result.temporary >= 10
-    counts = wait_arrivals(hop, ids, limit=300)
-    missing = [i for i in ids if i not in counts]
+    # Nothing submitted locally got past the dead milter; all of it was
+    # still queued in Postfix and arrives after the restart.
+    assert seen["local_early"] == 0
+    assert seen["queued"] >= 1
+    counts = wait_arrivals(hop, ids + local_ids, limit=300)
+    missing = [i for i in ids + local_ids if i not in counts]
     assert missing == [], f"{len(missing)} lost"
     assert set(counts.values()) == {1}
     assert all(_stamped(m.content) for m in hop.messages)
-    assert arrival_counts(hop, ids) == counts
+    assert arrival_counts(hop, ids + local_ids) == counts
     # Postfix itself says why it refused while the milter was down.
     log = load_stack.postfix.log_text()
     assert "milter" in log and "451 4.7.1 Service unavailable" in log
     print(
         f"\nkill: arrived before kill {seen['arrived_at_kill']}, "
-        f"temporary refusals {result.temporary}, all {len(ids)} arrived "
-        f"once after restart in {result.seconds:.1f} s"
+        f"temporary refusals {result.temporary}, {seen['queued']} local "
+        f"submissions queued while down, all {len(ids) + len(local)} "
+        f"arrived once after restart in {result.seconds:.1f} s"
     )

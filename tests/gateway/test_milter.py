@@ -200,3 +200,19 @@ def test_envelope_type_is_frozen() -> None:
     env = Envelope("Q", None, ())
     with pytest.raises(AttributeError):
         env.queue_id = "other"  # type: ignore[misc]
+
+
+def test_library_lines_get_the_queue_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from govsign.gateway.logcontext import QueueIdFilter, message_context
+
+    library = logging.getLogger("govsign.smime.signing")
+    caplog.handler.addFilter(QueueIdFilter())
+    with caplog.at_level(logging.INFO):
+        with message_context("QID9"):
+            library.info("signed as %s", "multipart/signed")
+        library.info("outside any message")
+    first, second = (r.getMessage() for r in caplog.records)
+    assert first == "QID9: signed as multipart/signed"
+    assert second == "outside any message"

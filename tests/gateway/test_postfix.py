@@ -261,6 +261,23 @@ def test_outbound_unsigned_is_sealed(stack: Stack) -> None:
     assert "outbound sealed" in stack.milter_line(mid)
 
 
+def test_local_submission_through_postfix_sendmail_is_sealed(
+    stack: Stack,
+) -> None:
+    # Postfix's own sendmail -> postdrop -> pickup -> cleanup: the
+    # non_smtpd_milters path, with no SMTP client address at all.
+    mid = _mid()
+    message = plain_message(
+        sender=f"an.nv@{AGENCY}", to=NO_CERT, message_id=mid
+    )
+    stack.postfix.sendmail(message, f"an.nv@{AGENCY}")
+    item = stack.arrived(mid)
+    result = _verifier(stack.material).verify(item.content)
+    assert result.valid, result.problems
+    assert result.signers[0].email == (f"vanthu@{AGENCY}",)
+    assert "outbound sealed" in stack.milter_line(mid)
+
+
 def test_outbound_signed_by_clerk_is_not_sealed_again(stack: Stack) -> None:
     mid = _mid()
     message = signed_by(stack.material.pki.clerk, to=NO_CERT, message_id=mid)

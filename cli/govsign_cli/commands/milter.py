@@ -9,25 +9,31 @@ import click
 
 from govsign.gateway._library import build_gateway
 from govsign.gateway.config import load_config, parse_listen
+from govsign.gateway.logcontext import QueueIdFilter
 
 _LOG_FORMAT = "%(asctime)s govsign-milter[%(process)d]: %(message)s"
 
 
 def _setup_logging(log_file: Path | None) -> None:
     # One line per message at INFO is the milter's contract (docs/
-    # gateway.md), whatever -v says; -vv still adds the DEBUG trail.
+    # gateway.md), whatever -v says; -v adds the library's INFO lines and
+    # -vv the DEBUG trail, each prefixed with the queue id.
     root = logging.getLogger()
+    verbose = logging.NOTSET < root.level <= logging.INFO
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8")
         if log_file
         else logging.StreamHandler()
     )
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.addFilter(QueueIdFilter())
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
+    if not verbose:
         root.setLevel(logging.INFO)
+        logging.getLogger("govsign").setLevel(logging.WARNING)
+        logging.getLogger("govsign.gateway").setLevel(logging.INFO)
 
 
 @click.command("milter")

@@ -33,11 +33,13 @@ from govsign.gateway.engine import (
     Outcome,
     split_message,
 )
+from govsign.gateway.logcontext import message_context
 from govsign.gateway.policy import TEMPFAIL_REPLY, Envelope, Reply
 
 __all__ = ["GovsignMilter", "serve"]
 
 log = logging.getLogger(__name__)
+
 
 _REPLACE_CHUNK = 64 * 1024
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -165,7 +167,8 @@ class GovsignMilter(Milter.Base):  # type: ignore[misc]
             authenticated=self.authenticated,
             local=self.local,
         )
-        outcome = self.gateway.process(envelope, spool)
+        with message_context(queue_id):
+            outcome = self.gateway.process(envelope, spool)
         result = self._apply(outcome, spool)
         message_id = _norm(
             next(
