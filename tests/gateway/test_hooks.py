@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,27 @@ def _verifier(material: Material) -> Verifier:
         TrustStore.from_pem_file(material.pki.trust_file),
         crls=load_crls(material.pki.crl_files),
     )
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    # `govsign milter` configures logging for its process; in-process
+    # CLI runs must not leave that behind for other tests.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = ("govsign", "govsign.gateway")
+    levels = {n: logging.getLogger(n).level for n in names}
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 # -- reading a message from a pipe ----------------------------------------

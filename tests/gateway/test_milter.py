@@ -209,7 +209,7 @@ def test_library_lines_get_the_queue_id(
 
     library = logging.getLogger("govsign.smime.signing")
     caplog.handler.addFilter(QueueIdFilter())
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="govsign.smime.signing"):
         with message_context("QID9"):
             library.info("signed as %s", "multipart/signed")
         library.info("outside any message")
