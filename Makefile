@@ -27,3 +27,4 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_sign_verify.py
+	$(PY) bench/bench_encrypt.py

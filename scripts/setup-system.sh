@@ -7,6 +7,7 @@ packages=(
     openssl          # openssl cms: interop peer
     libnss3-tools    # certutil, cmsutil: NSS, Thunderbird's engine
     gpgsm            # GnuPG's S/MIME tool
+    gpg-agent        #   holds gpgsm's secret keys (only recommended)
     softhsm2         # PKCS#11 token for key-source tests
     opensc           # pkcs11-tool
     gcc              # builds the tests' locked-PIN PKCS#11 shim

@@ -15,7 +15,10 @@ import click
 from govsign.errors import GovsignError
 from govsign_cli.commands import (
     csr,
+    decrypt,
     demo,
+    encrypt,
+    extend,
     filter,
     keys,
     milter,
@@ -48,7 +51,19 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="govsign: %(message)s")
 
 
-for _module in (csr, demo, keys, sign, verify, milter, filter, sendmail):
+for _module in (
+    csr,
+    demo,
+    keys,
+    sign,
+    verify,
+    extend,
+    encrypt,
+    decrypt,
+    milter,
+    filter,
+    sendmail,
+):
     cli.add_command(_module.command)
 
 

@@ -39,6 +39,21 @@ from govsign.result import (
 from govsign.smime.signing import sign_message as sign
 from govsign.smime.verifying import Verifier, verify, verify_or_raise
 
+# isort: split
+# Encryption (issue 3): a block of its own, to merge cleanly.
+from govsign.cms.enveloped import ContentEncryption, Recipient
+from govsign.smime.encryption import (
+    DecryptedMessage,
+    DecryptionResult,
+    decrypt,
+    encrypt,
+)
+from govsign.smime.sign_encrypt import (
+    OpenedMessage,
+    decrypt_and_verify,
+    sign_and_encrypt,
+)
+
 __all__ = [
     "ConfigurationError",
     "Coverage",
@@ -64,4 +79,14 @@ __all__ = [
     "sign",
     "verify",
     "verify_or_raise",
+    # Encryption (issue 3)
+    "ContentEncryption",
+    "DecryptedMessage",
+    "DecryptionResult",
+    "OpenedMessage",
+    "Recipient",
+    "decrypt",
+    "decrypt_and_verify",
+    "encrypt",
+    "sign_and_encrypt",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ __all__ = [
     "SubIndication",
     "Coverage",
     "CertificateInfo",
+    "Evidence",
+    "TimestampInfo",
     "SignerResult",
     "VerificationResult",
 ]
@@ -98,6 +101,66 @@ class CertificateInfo:
 
 
 @dataclass(frozen=True)
+class TimestampInfo:
+    """An RFC 3161 timestamp on a signature, and what checking it found.
+
+    ``kind`` is ``"signature"`` (CAdES-T: proves when the signature
+    existed) or ``"archive"`` (CAdES-LTA: proves when the signature and
+    its validation data existed).
+    """
+
+    kind: str
+    time: dt.datetime | None
+    authority: str | None
+    indication: Indication
+    sub_indication: SubIndication | None
+    problem: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.indication is Indication.TOTAL_PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "time": self.time.isoformat() if self.time else None,
+            "authority": self.authority,
+            "indication": self.indication.value,
+            "sub_indication": (
+                self.sub_indication.value if self.sub_indication else None
+            ),
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verdict rested on, as DER, for an evidence bundle.
+
+    The signer's chain and the TSAs' chains, the CRLs and OCSP responses
+    used (supplied, fetched or embedded), and the timestamp tokens.
+    """
+
+    certificates: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = ()
+    ocsps: tuple[bytes, ...] = ()
+    timestamps: tuple[bytes, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """SHA-256 of every item, so a report names what it rests on."""
+
+        def digests(items: tuple[bytes, ...]) -> list[str]:
+            return [hashlib.sha256(i).hexdigest() for i in items]
+
+        return {
+            "certificates": digests(self.certificates),
+            "crls": digests(self.crls),
+            "ocsp_responses": digests(self.ocsps),
+            "timestamp_tokens": digests(self.timestamps),
+        }
+
+
+@dataclass(frozen=True)
 class SignerResult:
     """What was established about one signature of the message.
 
@@ -120,6 +183,14 @@ class SignerResult:
     form: str  # "multipart/signed" or "application/pkcs7-mime"
     address_matches_from: bool | None
     problems: tuple[str, ...] = ()
+    # Long-term validation (ETSI EN 319 122-1 level, EN 319 102-1
+    # best-signature-time): ``validated_at`` is the moment the path was
+    # found valid at, which is the timestamp's when time cured a failure.
+    level: str | None = None
+    timestamps: tuple[TimestampInfo, ...] = ()
+    best_signature_time: dt.datetime | None = None
+    validated_at: dt.datetime | None = None
+    evidence: Evidence | None = field(default=None, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -145,6 +216,17 @@ class SignerResult:
             "form": self.form,
             "address_matches_from": self.address_matches_from,
             "problems": list(self.problems),
+            "level": self.level,
+            "timestamps": [t.to_dict() for t in self.timestamps],
+            "best_signature_time": (
+                self.best_signature_time.isoformat()
+                if self.best_signature_time
+                else None
+            ),
+            "validated_at": (
+                self.validated_at.isoformat() if self.validated_at else None
+            ),
+            "evidence": self.evidence.to_dict() if self.evidence else None,
         }
 
 

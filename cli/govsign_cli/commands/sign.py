@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from govsign.keys import HashName, open_key
+from govsign.smime.extend import extend_message
 from govsign.smime.signing import sign_message
 from govsign_cli.common import (
     input_argument,
@@ -17,6 +18,7 @@ from govsign_cli.common import (
     read_input,
     write_output,
 )
+from govsign_cli.longterm import level_options, lt_validator, tsa_client
 from govsign_cli.secrets import key_secret
 
 
@@ -51,6 +53,7 @@ from govsign_cli.secrets import key_secret
     help="Digest algorithm (default: the key's preferred, SHA-256 for RSA).",
 )
 @click.option("--pss", is_flag=True, help="Sign with RSA-PSS (RSA keys).")
+@level_options(default_level="B")
 @input_argument
 @output_option
 def command(
@@ -62,6 +65,11 @@ def command(
     opaque: bool,
     digest: str | None,
     pss: bool,
+    tsa_url: str | None,
+    level: str,
+    trust_files: tuple[str, ...],
+    crl_files: tuple[str, ...],
+    no_fetch: bool,
     input_path: Path | None,
     output_path: Path | None,
 ) -> None:
@@ -72,6 +80,8 @@ def command(
     GOVSIGN_PIN or a prompt; never from the command line.
     """
     message = read_input(input_path)
+    tsa = tsa_client(level, tsa_url)
+    validator = lt_validator(level, trust_files, crl_files, no_fetch)
     key = open_key(
         key_spec,
         key_secret(key_spec, password_file=password_file, pin_file=pin_file),
@@ -85,4 +95,6 @@ def command(
         digest=HashName(digest) if digest else None,
         pss=pss,
     )
+    if level != "B":
+        signed = extend_message(signed, level, tsa=tsa, validator=validator)
     write_output(output_path, signed)

@@ -1,0 +1,1 @@
+"""CMS objects: SignedData, EnvelopedData, AuthEnvelopedData."""

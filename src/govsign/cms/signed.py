@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asn1crypto import algos, cms, core
 from asn1crypto import tsp as _tsp  # noqa: F401 - registers ESS attributes
@@ -46,6 +46,7 @@ __all__ = [
     "parse_signed_data",
     "check_signer_info",
     "digest_content",
+    "original_der",
 ]
 
 log = logging.getLogger(__name__)
@@ -320,6 +321,8 @@ class ParsedSignedData:
     certificates: tuple[x509.Certificate, ...]
     signers: tuple[ParsedSignerInfo, ...]
     crls: tuple[bytes, ...]
+    ocsps: tuple[bytes, ...] = ()  # RFC 5940 id-ri-ocsp-response
+    der: bytes = field(default=b"", repr=False, compare=False)
 
 
 def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
@@ -327,8 +330,9 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
 
     Raises :class:`MalformedMessageError` for anything that is not one.
     """
+    raw = bytes(der)  # one copy, shared with the result
     try:
-        info = cms.ContentInfo.load(bytes(der), strict=True)
+        info = cms.ContentInfo.load(raw, strict=True)
         if info["content_type"].native != "signed_data":
             raise MalformedMessageError(
                 "the CMS object is "
@@ -340,9 +344,16 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
         content = _encapsulated_bytes(encap["content"])
         certificates = tuple(_certificates(signed))
         crls = tuple(
-            c.chosen.dump()
+            original_der(c.chosen)
             for c in _present(signed["crls"])
             if c.name == "crl"
+        )
+        ocsps = tuple(
+            original_der(c.chosen["other_rev_info"])
+            for c in _present(signed["crls"])
+            if c.name == "other"
+            and c.chosen["other_rev_info_format"].dotted
+            == "1.3.6.1.5.5.7.16.2"
         )
         signers = tuple(
             _parse_signer_info(si, certificates)
@@ -354,7 +365,9 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
         raise MalformedMessageError(
             f"the signature is not valid CMS: {exc}"
         ) from exc
-    return ParsedSignedData(content_type, content, certificates, signers, crls)
+    return ParsedSignedData(
+        content_type, content, certificates, signers, crls, ocsps, raw
+    )
 
 
 def _encapsulated_bytes(value: core.Asn1Value) -> bytes | None:
@@ -375,12 +388,28 @@ def _present(value: core.Asn1Value) -> Iterable[core.Asn1Value]:
     return value  # type: ignore[no-any-return]
 
 
+def original_der(value: core.Asn1Value) -> bytes:
+    """A parsed value's bytes exactly as received.
+
+    asn1crypto's dump() may re-encode a parsed value (it normalises, for
+    example, BIT STRINGs with unused bits in a certificate's unique IDs,
+    as in NIST PKITS 4.3.6), which changes the bytes a signature covers.
+    """
+    if isinstance(value, core.Choice) and not value.explicit:
+        # An untagged CHOICE is encoded as its chosen alternative.
+        return original_der(value.chosen)
+    header = getattr(value, "_header", None)
+    if header is None or value.contents is None:
+        return bytes(value.dump())
+    return bytes(header + value.contents + (value._trailer or b""))
+
+
 def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
     for choice in _present(signed["certificates"]):
         if choice.name != "certificate":
             continue
         try:
-            yield x509.load_der_x509_certificate(choice.chosen.dump())
+            yield x509.load_der_x509_certificate(original_der(choice.chosen))
         except ValueError:
             log.debug("skipping an unparsable certificate in the message")
 

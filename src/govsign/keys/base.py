@@ -23,6 +23,8 @@ __all__ = [
     "KeyTransportPadding",
     "Signer",
     "Decrypter",
+    "OaepParameters",
+    "OaepDecrypter",
 ]
 
 
@@ -109,3 +111,28 @@ class Decrypter(Protocol):
         peer_public_key: ec.EllipticCurvePublicKey | x25519.X25519PublicKey,
     ) -> bytes:
         """Return the raw (EC)DH shared secret with ``peer_public_key``."""
+
+
+@dataclass(frozen=True)
+class OaepParameters:
+    """RSAES-OAEP parameters in full (RFC 4055 section 4.1).
+
+    Needed only for senders that use a MGF1 hash unlike the OAEP hash or
+    a non-empty label; :class:`KeyTransportPadding` covers the rest.
+    Hash names are ``"sha1"``, ``"sha224"``, ``"sha256"``, ``"sha384"``,
+    ``"sha512"``.
+    """
+
+    hash: str
+    mgf1_hash: str
+    label: bytes = b""
+
+
+@runtime_checkable
+class OaepDecrypter(Protocol):
+    """Optional: a Decrypter that accepts any RSAES-OAEP parameters."""
+
+    def decrypt_key_transport_oaep(
+        self, encrypted_key: bytes, parameters: OaepParameters
+    ) -> bytes:
+        """RSA-OAEP-decrypt a wrapped key.  Raises DecryptionError."""

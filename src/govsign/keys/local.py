@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from govsign.errors import DecryptionError, KeySourceError, SigningError
 from govsign.keys.base import (
     HashName,
     KeyTransportPadding,
+    OaepParameters,
     SignatureAlgorithm,
     SignatureScheme,
 )
@@ -165,6 +167,33 @@ class LocalKey:
             # One message for every failure: no padding oracle.
             raise DecryptionError("decryption failed") from None
 
+    def decrypt_key_transport_oaep(
+        self, encrypted_key: bytes, parameters: OaepParameters
+    ) -> bytes:
+        key = self._key
+        names: dict[str, type[hashes.HashAlgorithm]] = {
+            "sha1": hashes.SHA1,
+            "sha224": hashes.SHA224,
+            "sha256": hashes.SHA256,
+            "sha384": hashes.SHA384,
+            "sha512": hashes.SHA512,
+        }
+        if (
+            not isinstance(key, rsa.RSAPrivateKey)
+            or parameters.hash not in names
+            or parameters.mgf1_hash not in names
+        ):
+            raise DecryptionError("decryption failed")
+        pad = padding.OAEP(
+            mgf=padding.MGF1(names[parameters.mgf1_hash]()),
+            algorithm=names[parameters.hash](),
+            label=parameters.label or None,
+        )
+        try:
+            return key.decrypt(encrypted_key, pad)
+        except ValueError:
+            raise DecryptionError("decryption failed") from None
+
     def key_agreement(
         self,
         peer_public_key: ec.EllipticCurvePublicKey | x25519.X25519PublicKey,
@@ -209,7 +238,13 @@ def load_pkcs12(path: str | Path, password: bytes | None) -> LocalKey:
     except OSError as exc:
         raise KeySourceError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        bundle = pkcs12.load_pkcs12(data, password)
+        with warnings.catch_warnings():
+            # NSS and Thunderbird export BER, which cryptography reads but
+            # warns about; a clerk's .p12 from them is normal, not a fault.
+            warnings.filterwarnings(
+                "ignore", message="PKCS#12 bundle could not be parsed as DER"
+            )
+            bundle = pkcs12.load_pkcs12(data, password)
     except (ValueError, UnsupportedAlgorithm) as exc:
         # cryptography says "Invalid password or PKCS12 data"; keep that
         # ambiguity rather than guess which.

@@ -37,7 +37,7 @@ __all__ = [
 
 KeySpec = str
 """``"rsa2048"``, ``"rsa3072"``, ``"rsa4096"``, ``"p256"``, ``"p384"`` or
-``"ed25519"``."""
+``"ed25519"`` or ``"x25519"`` (encryption only)."""
 
 _ONE_DAY = dt.timedelta(days=1)
 
@@ -66,6 +66,8 @@ def new_private_key(spec: KeySpec) -> PrivateKey:
         return ec.generate_private_key(curves[spec])
     if spec == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
+    if spec == "x25519":
+        return x25519.X25519PrivateKey.generate()
     raise ValueError(f"unknown key spec {spec!r}")
 
 
@@ -185,11 +187,13 @@ class CertificateAuthority:
         )
         builder = self._base_builder(subject, key, not_before, not_after)
         is_rsa = isinstance(key, rsa.RSAPrivateKey)
-        is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
+        # X25519 (RFC 8410) can only agree keys, never sign.
+        agree_only = isinstance(key, x25519.X25519PrivateKey)
+        is_ec = agree_only or isinstance(key, ec.EllipticCurvePrivateKey)
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
+                digital_signature=not agree_only,
+                content_commitment=not agree_only,
                 key_encipherment=encipher and is_rsa,
                 data_encipherment=False,
                 key_agreement=encipher and is_ec,
@@ -211,6 +215,56 @@ class CertificateAuthority:
         builder = builder.add_extension(
             x509.BasicConstraints(ca=False, path_length=None), critical=True
         )
+        certificate = builder.sign(self.key, _signing_hash(self.key))
+        return LocalKey(key, certificate, [self.certificate])
+
+    def issue_service(
+        self,
+        common_name: str,
+        organization: str,
+        purpose: x509.ObjectIdentifier,
+        *,
+        key_spec: KeySpec = "rsa2048",
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+    ) -> LocalKey:
+        """Issue an OCSP responder or timestamping authority certificate.
+
+        ``purpose`` is ``ExtendedKeyUsageOID.OCSP_SIGNING`` or
+        ``ExtendedKeyUsageOID.TIME_STAMPING``; RFC 3161 2.3 wants the
+        timeStamping EKU critical and alone, and RFC 6960 4.2.2.2.1 lets a
+        delegated responder carry id-pkix-ocsp-nocheck so that its own
+        status need not be looked up.
+        """
+        key = new_private_key(key_spec)
+        builder = self._base_builder(
+            _name(common_name, organization), key, not_before, not_after
+        )
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=(
+                    purpose == ExtendedKeyUsageOID.TIME_STAMPING
+                ),
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([purpose]),
+            critical=purpose == ExtendedKeyUsageOID.TIME_STAMPING,
+        )
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        )
+        if purpose == ExtendedKeyUsageOID.OCSP_SIGNING:
+            builder = builder.add_extension(x509.OCSPNoCheck(), False)
         certificate = builder.sign(self.key, _signing_hash(self.key))
         return LocalKey(key, certificate, [self.certificate])
 

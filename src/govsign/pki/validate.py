@@ -13,6 +13,7 @@ thousands of times a day.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -29,7 +30,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as cv_errors
+from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 
+from govsign.pki._revinfo import (
+    CURABLE_BY_POE,
+    Revinfo,
+    about_chain,
+    chain_candidates,
+    issued_after,
+)
+from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore
 from govsign.result import Indication, SubIndication
 
@@ -37,6 +47,7 @@ __all__ = [
     "RevocationMode",
     "PathOutcome",
     "PathValidator",
+    "PolicySettings",
     "WEAK_HASHES",
 ]
 
@@ -64,11 +75,43 @@ class RevocationMode(enum.Enum):
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """RFC 5280 6.1.1 initial inputs about certificate policies.
+
+    ``initial_policy_set`` holds dotted OIDs, or ``"any_policy"`` (the
+    default: every policy is acceptable).
+    """
+
+    initial_policy_set: frozenset[str] = frozenset({"any_policy"})
+    explicit_policy: bool = False
+    policy_mapping_inhibit: bool = False
+    any_policy_inhibit: bool = False
+
+    def _pkix(self) -> PKIXValidationParams:
+        anypolicy = "2.5.29.32.0"
+        return PKIXValidationParams(
+            user_initial_policy_set=frozenset(
+                "any_policy" if p == anypolicy else p
+                for p in self.initial_policy_set
+            ),
+            initial_explicit_policy=self.explicit_policy,
+            initial_policy_mapping_inhibit=self.policy_mapping_inhibit,
+            initial_any_policy_inhibit=self.any_policy_inhibit,
+        )
+
+
+@dataclass(frozen=True)
 class PathOutcome:
     """The result of validating one signer certificate's path.
 
     ``chain`` runs from the signer to the anchor when a path was found.
     ``revocation_time`` is set when a certificate on the path is revoked.
+    ``validated_at`` is the moment the path was found valid at: the
+    validation time, or the time a timestamp proves the signature existed
+    (ETSI EN 319 102-1 5.6.2.4, past signature validation).  ``crls`` and
+    ``ocsps`` are the revocation data (DER) about the chain that the
+    validation had, supplied or fetched: the evidence to keep.
+    ``fetch_problems`` says which revocation sources could not be reached.
     """
 
     indication: Indication
@@ -76,6 +119,10 @@ class PathOutcome:
     chain: tuple[x509.Certificate, ...]
     message: str | None = None
     revocation_time: dt.datetime | None = None
+    validated_at: dt.datetime | None = None
+    crls: tuple[bytes, ...] = ()
+    ocsps: tuple[bytes, ...] = ()
+    fetch_problems: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -97,7 +144,10 @@ class PathValidator:
     """Validates signer certificates against a fixed trust store.
 
     ``crls`` and ``ocsps`` are revocation data the caller supplies (DER
-    bytes or cryptography CRL objects).  ``allow_weak_hashes`` names digest
+    bytes or cryptography CRL objects).  ``fetcher``, when given, fetches
+    more from the certificates' CRL distribution points and OCSP
+    responders; without one nothing is fetched.  ``policy`` sets the
+    RFC 5280 initial policy inputs.  ``allow_weak_hashes`` names digest
     algorithms (e.g. ``{"sha1"}``) to accept in certificate signatures;
     every such weakening is logged.
     """
@@ -110,8 +160,12 @@ class PathValidator:
         ocsps: Iterable[bytes] = (),
         revocation: RevocationMode = RevocationMode.REQUIRE,
         allow_weak_hashes: Iterable[str] = (),
+        fetcher: RevocationFetcher | None = None,
+        policy: PolicySettings | None = None,
     ) -> None:
         self._trust = trust
+        self._fetcher = fetcher
+        self._pkix = policy._pkix() if policy else None
         self._roots = [
             asn1_x509.Certificate.load(der) for der in trust.der_roots()
         ]
@@ -135,6 +189,14 @@ class PathValidator:
     def revocation(self) -> RevocationMode:
         return self._revocation
 
+    @property
+    def trust(self) -> TrustStore:
+        return self._trust
+
+    @property
+    def fetcher(self) -> RevocationFetcher | None:
+        return self._fetcher
+
     def validate(
         self,
         signer: x509.Certificate,
@@ -142,26 +204,152 @@ class PathValidator:
         *,
         moment: dt.datetime | None = None,
         signing_time: dt.datetime | None = None,
+        poe_time: dt.datetime | None = None,
+        crls: Iterable[bytes] = (),
+        ocsps: Iterable[bytes] = (),
+        usage: str = "smime",
+        fresh_after_poe: bool = True,
     ) -> PathOutcome:
         """Validate ``signer`` for S/MIME signing at ``moment`` (default now).
 
         ``others`` are candidate intermediates (usually those in the
         message).  ``signing_time`` is the claimed signing time, used to
         tell a signature made before its certificate's revocation from one
-        made after (ETSI EN 319 102-1 5.3.4).
+        made after (ETSI EN 319 102-1 5.3.4).  ``poe_time`` is a proof of
+        existence of the signature (a validated signature timestamp's
+        time): when the path fails now only for a reason time can cure
+        (revoked or expired since, revocation data no longer current), it
+        is validated again at ``poe_time`` (best-signature-time, EN 319
+        102-1 5.6.2.4).  ``crls``/``ocsps`` add revocation data for this
+        call only (as embedded in the message, CAdES-LT).  ``usage`` is
+        ``"smime"`` (RFC 8550 signer checks) or ``"any"`` (the caller
+        checks key usage, e.g. for a timestamping unit).
+
+        ``fresh_after_poe``: at ``poe_time``, the signer's own status must
+        come from a CRL or OCSP response issued at or after it (EN 319
+        102-1 5.2.5.4 revocation freshness): an older CRL that was still
+        current then cannot show a revocation made shortly before.  CA
+        certificates need data that covers ``poe_time``.  A TSA's
+        validation at its own token's time passes False (data embedded at
+        LT time for the TSA covers that time).
         """
         at = moment or dt.datetime.now(dt.UTC)
+        extra_crls = tuple(crls)
+        extra_ocsps = tuple(ocsps)
+        cacheable = (
+            self._fetcher is None
+            and poe_time is None
+            and not extra_crls
+            and not extra_ocsps
+            and usage == "smime"
+        )
         key = (_fingerprint(signer), *sorted(_fingerprint(c) for c in others))
-        with self._lock:
-            entry = self._cache.get(key)
-        if entry and entry.valid_from <= at <= entry.valid_until:
-            return entry.outcome
+        if cacheable:
+            with self._lock:
+                entry = self._cache.get(key)
+            if entry and entry.valid_from <= at <= entry.valid_until:
+                return entry.outcome
 
-        outcome = self._validate_uncached(signer, others, at, signing_time)
-        if outcome.passed:
+        revinfo = Revinfo(
+            [
+                *self._crls,
+                *(asn1_crl.CertificateList.load(c) for c in extra_crls),
+            ],
+            [
+                *self._ocsps,
+                *(asn1_ocsp.OCSPResponse.load(o) for o in extra_ocsps),
+            ],
+            [],
+        )
+        outcome = self._validate_in_time(
+            signer,
+            others,
+            at,
+            signing_time,
+            poe_time,
+            revinfo,
+            usage,
+            fresh_after_poe,
+        )
+
+        # Fetch only when the data at hand (supplied, embedded, cached)
+        # cannot establish the status: a current CRL or OCSP response
+        # already in the message needs no network.
+        if (
+            self._fetcher is not None
+            and self._revocation is not RevocationMode.NO_CHECK
+            and outcome.sub_indication is SubIndication.TRY_LATER
+        ):
+            fetched = self._fetcher.fetch_for(
+                chain_candidates(signer, others, self._trust.roots),
+                [*self._trust.roots, *others],
+            )
+            revinfo.crls.extend(
+                asn1_crl.CertificateList.load(c) for c in fetched.crls
+            )
+            revinfo.ocsps.extend(
+                asn1_ocsp.OCSPResponse.load(o) for o in fetched.ocsps
+            )
+            revinfo.problems.extend(fetched.problems)
+            outcome = self._validate_in_time(
+                signer,
+                others,
+                at,
+                signing_time,
+                poe_time,
+                revinfo,
+                usage,
+                fresh_after_poe,
+            )
+        if not outcome.passed and revinfo.problems:
+            outcome = _with(outcome, fetch_problems=tuple(revinfo.problems))
+        if outcome.passed and cacheable:
             entry = self._cache_entry(outcome)
             with self._lock:
                 self._cache[key] = entry
+        return outcome
+
+    def _validate_in_time(
+        self,
+        signer: x509.Certificate,
+        others: Sequence[x509.Certificate],
+        at: dt.datetime,
+        signing_time: dt.datetime | None,
+        poe_time: dt.datetime | None,
+        revinfo: Revinfo,
+        usage: str,
+        fresh_after_poe: bool,
+    ) -> PathOutcome:
+        outcome = self._validate_uncached(
+            signer, others, at, signing_time, revinfo, usage
+        )
+        if (
+            poe_time is None
+            or poe_time >= at
+            or outcome.sub_indication not in CURABLE_BY_POE
+        ):
+            return outcome
+
+        # EN 319 102-1 5.6.2.4: past signature validation at the proof of
+        # existence, with revocation data issued up to now counting.
+        log.debug(
+            "path not valid now (%s); validating at the proof of existence %s",
+            outcome.sub_indication,
+            poe_time.isoformat(),
+        )
+        if fresh_after_poe:
+            revinfo = issued_after(revinfo, signer, poe_time)
+        past = self._validate_uncached(
+            signer,
+            others,
+            poe_time,
+            signing_time,
+            revinfo,
+            usage,
+            retroactive=True,
+        )
+        if past.passed or past.sub_indication not in CURABLE_BY_POE:
+            return past
         return outcome
 
     def _cache_entry(self, outcome: PathOutcome) -> _CacheEntry:
@@ -181,15 +369,22 @@ class PathValidator:
         others: Sequence[x509.Certificate],
         at: dt.datetime,
         signing_time: dt.datetime | None,
+        revinfo: Revinfo,
+        usage: str = "smime",
+        *,
+        retroactive: bool = False,
     ) -> PathOutcome:
         leaf = asn1_x509.Certificate.load(signer.public_bytes(_DER))
         intermediates = [
             asn1_x509.Certificate.load(c.public_bytes(_DER)) for c in others
         ]
         try:
-            context = self._context(at)
+            context = self._context(at, revinfo, retroactive)
             validator = CertificateValidator(
-                leaf, intermediates, validation_context=context
+                leaf,
+                intermediates,
+                validation_context=context,
+                pkix_params=self._pkix,
             )
             path = asyncio.run(validator.async_validate_path())
         except cv_errors.RevokedError as exc:
@@ -231,17 +426,31 @@ class PathValidator:
             x509.load_der_x509_certificate(c.dump())
             for c in reversed(list(path.iter_certs(include_root=True)))
         )
-        usage_problem = smime_signing_usage_problem(signer)
+        crls, ocsps = about_chain(chain, revinfo)
+        usage_problem = (
+            smime_signing_usage_problem(signer) if usage == "smime" else None
+        )
         if usage_problem:
             return PathOutcome(
                 Indication.INDETERMINATE,
                 SubIndication.CHAIN_CONSTRAINTS_FAILURE,
                 chain,
                 usage_problem,
+                crls=crls,
+                ocsps=ocsps,
             )
-        return PathOutcome(Indication.TOTAL_PASSED, None, chain)
+        return PathOutcome(
+            Indication.TOTAL_PASSED,
+            None,
+            chain,
+            validated_at=at,
+            crls=crls,
+            ocsps=ocsps,
+        )
 
-    def _context(self, at: dt.datetime) -> ValidationContext:
+    def _context(
+        self, at: dt.datetime, revinfo: Revinfo, retroactive: bool
+    ) -> ValidationContext:
         mode = {
             RevocationMode.REQUIRE: "require",
             RevocationMode.SOFT_FAIL: "soft-fail",
@@ -252,11 +461,18 @@ class PathValidator:
             trust_roots=self._roots,
             moment=at,
             allow_fetching=False,
-            crls=self._crls if checking else [],
-            ocsps=self._ocsps if checking else [],
+            crls=revinfo.crls if checking else [],
+            ocsps=revinfo.ocsps if checking else [],
             revocation_mode=mode,
             weak_hash_algos=self._weak_hashes,
+            # At a proof of existence, revocation data issued after it
+            # counts: it says whether the certificate was revoked then.
+            retroactive_revinfo=retroactive,
         )
+
+
+def _with(outcome: PathOutcome, **changes: object) -> PathOutcome:
+    return dataclasses.replace(outcome, **changes)  # type: ignore[arg-type]
 
 
 def smime_signing_usage_problem(cert: x509.Certificate) -> str | None:

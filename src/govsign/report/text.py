@@ -13,6 +13,7 @@ import locale
 import os
 from collections.abc import Mapping
 
+from govsign.report.longterm import long_term_rows
 from govsign.result import (
     Coverage,
     Indication,
@@ -197,6 +198,9 @@ def render_text(result: VerificationResult, language: str = "en") -> str:
             else ""
         )
         row("indication", signer.indication.value + sub, indent)
+        # Level, timestamps, validity at signing time (report.longterm).
+        for label, value in long_term_rows(signer, language):
+            lines.append(f"{indent}{label}: {value}")
     if result.problems:
         lines.append("")
         lines.append(f"{labels['problems']}:")

@@ -36,10 +36,12 @@ from govsign.cms.signed import (
     parse_signed_data,
 )
 from govsign.errors import MalformedMessageError, VerificationError
+from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore
 from govsign.pki.validate import (
     PathOutcome,
     PathValidator,
+    PolicySettings,
     RevocationMode,
     certificate_sha256,
 )
@@ -52,6 +54,7 @@ from govsign.result import (
     Verdict,
     VerificationResult,
 )
+from govsign.smime._longterm import LongTermOutcome, validate_signer
 from govsign.smime._mime import (
     Entity,
     decode_body,
@@ -132,6 +135,14 @@ class Verifier:
     ``allow_weak``
         Names of weakenings the caller accepts: ``"sha1"``, ``"md5"``,
         ``"rsa-short"``.  Each is logged as a warning.
+    ``fetcher``
+        A :class:`~govsign.pki.fetch.RevocationFetcher` to fetch CRLs and
+        OCSP responses the certificates point to; None (the default)
+        fetches nothing and uses only supplied and embedded data.
+    ``policy``
+        RFC 5280 initial policy settings
+        (:class:`~govsign.pki.validate.PolicySettings`); default: any
+        policy, none required.
     ``date_tolerance``
         Largest accepted difference between the signing time and the
         message's Date header (default one hour, as Thunderbird); None
@@ -147,6 +158,8 @@ class Verifier:
         revocation: RevocationMode = RevocationMode.REQUIRE,
         allow_weak: Iterable[str] = (),
         date_tolerance: dt.timedelta | None = _DEFAULT_DATE_TOLERANCE,
+        fetcher: RevocationFetcher | None = None,
+        policy: PolicySettings | None = None,
     ) -> None:
         self._allow_weak = tuple(sorted({a.lower() for a in allow_weak}))
         unknown = set(self._allow_weak) - {"sha1", "md5", "rsa-short"}
@@ -162,6 +175,8 @@ class Verifier:
             allow_weak_hashes=[
                 a for a in self._allow_weak if a in ("sha1", "md5")
             ],
+            fetcher=fetcher,
+            policy=policy,
         )
         self._date_tolerance = date_tolerance
         weakened = [f"accept {a}" for a in self._allow_weak]
@@ -345,7 +360,7 @@ class Verifier:
         if not parsed.signers:
             return [_format_failure(part, form, "the signature has no signer")]
         results = []
-        for signer in parsed.signers:
+        for index, signer in enumerate(parsed.signers):
             digest = digests.get(signer.digest_algorithm)
             if digest is None:
                 check = SignatureCheck(
@@ -357,7 +372,9 @@ class Verifier:
                     signer, digest, allow_weak=self._allow_weak
                 )
             results.append(
-                self._signer_result(signer, parsed, check, part, form, moment)
+                self._signer_result(
+                    signer, parsed, check, part, form, moment, digests, index
+                )
             )
         return results
 
@@ -369,27 +386,36 @@ class Verifier:
         part: str,
         form: str,
         moment: dt.datetime,
+        digests: dict[str, bytes] | None = None,
+        index: int = 0,
     ) -> SignerResult:
         cert = signer.certificate
         problems: list[str] = []
         chain: tuple[x509.Certificate, ...] = ()
+        long_term: LongTermOutcome | None = None
         sub: SubIndication | None
         if check.failure is not None:
             indication, sub = _CHECK_FAILURES[check.failure]
             problems.append(check.reason or check.failure)
         else:
             assert cert is not None  # a passed check found it
-            others = [c for c in parsed.certificates if c != cert]
-            outcome: PathOutcome = self._paths.validate(
-                cert,
-                others,
-                moment=moment,
-                signing_time=signer.signing_time,
+            # Timestamps, embedded validation data, best-signature-time.
+            long_term = validate_signer(
+                self._paths,
+                signer,
+                index,
+                parsed,
+                parsed.der,
+                (digests or {}).get,
+                moment,
             )
+            outcome: PathOutcome = long_term.path
             indication, sub = outcome.indication, outcome.sub_indication
             chain = outcome.chain
+            problems.extend(long_term.problems)
             if outcome.message:
                 problems.append(outcome.message)
+            problems.extend(outcome.fetch_problems)
         return SignerResult(
             indication=indication,
             sub_indication=sub,
@@ -405,6 +431,13 @@ class Verifier:
             form=form,
             address_matches_from=None,
             problems=tuple(problems),
+            level=long_term.level if long_term else None,
+            timestamps=long_term.timestamps if long_term else (),
+            best_signature_time=(
+                long_term.best_signature_time if long_term else None
+            ),
+            validated_at=(long_term.path.validated_at if long_term else None),
+            evidence=long_term.evidence if long_term else None,
         )
 
     # ------------------------------------------------------ conclusions
