@@ -13,7 +13,6 @@ import sys
 
 import click
 
-import govsign
 from govsign.errors import GovsignError, PolicyError
 from govsign.gateway.filter import EX_NOPERM, EX_TEMPFAIL
 from govsign.gateway.sendmail import (
@@ -24,6 +23,7 @@ from govsign.gateway.sendmail import (
     run_sendmail,
 )
 from govsign.keys import open_key
+from govsign.smime.encryption import encrypt
 from govsign.smime.signing import sign_message
 from govsign_cli.common import read_input
 
@@ -51,13 +51,12 @@ def command(args: tuple[str, ...]) -> None:
         config = load_sendmail_config()
         key = open_key(str(config.key), config.password)
         message = read_input(None)
-        encrypt = getattr(govsign, "encrypt", None)
         ready = prepare(
             message,
             request,
             key,
             directory=load_recipient_directory(config),
-            encrypt=encrypt if callable(encrypt) else None,
+            encrypt=lambda m, certs: encrypt(m, certs),
             sign=lambda m, k: sign_message(m, k),
         )
     except PolicyError as exc:

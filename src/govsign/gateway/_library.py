@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from cryptography import x509
 
-import govsign
 from govsign.gateway.config import GatewayConfig, SealMode
 from govsign.gateway.directory import certificate_addresses, load_directory
 from govsign.gateway.engine import Decryptor, Encryptor, Gateway, Sealer
-from govsign.keys.local import LocalKey, load_pkcs12
+from govsign.keys.base import Decrypter
+from govsign.keys.local import load_pkcs12
 from govsign.keys.source import open_key
 from govsign.pki.trust import TrustStore, load_crls
 from govsign.result import VerificationResult
+from govsign.smime.encryption import decrypt, encrypt
 from govsign.smime.signing import sign_message
 from govsign.smime.verifying import Verifier
 
-__all__ = ["build_gateway", "encryption_available"]
+__all__ = ["build_gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -42,50 +42,22 @@ class _LockedVerifier:
             return self._verifier.verify(message)
 
 
-def _library_function(name: str) -> Callable[..., Any] | None:
-    # govsign.encrypt / govsign.decrypt arrive with the encryption work;
-    # until then the gateway seals and verifies only, and says so.
-    function = getattr(govsign, name, None)
-    return function if callable(function) else None
-
-
-def encryption_available() -> bool:
-    """True when this govsign build can encrypt and decrypt messages."""
-    return all(_library_function(n) for n in ("encrypt", "decrypt"))
-
-
-def _encryptor(lock: threading.Lock) -> Encryptor | None:
-    encrypt_message = _library_function("encrypt")
-    if encrypt_message is None:
-        return None
-
-    def encrypt(
+def _encryptor(lock: threading.Lock) -> Encryptor:
+    def encrypt_for(
         message: bytes, recipients: Sequence[x509.Certificate]
     ) -> bytes:
         with lock:
-            encrypted = encrypt_message(message, list(recipients))
-        if not isinstance(encrypted, bytes):
-            raise TypeError("govsign.encrypt returned no message bytes")
-        return encrypted
+            return encrypt(message, list(recipients))
 
-    return encrypt
+    return encrypt_for
 
 
-def _decryptor(lock: threading.Lock, key: LocalKey) -> Decryptor | None:
-    decrypt_message = _library_function("decrypt")
-    if decrypt_message is None:
-        return None
-
-    def decrypt(message: bytes) -> bytes:
+def _decryptor(lock: threading.Lock, key: Decrypter) -> Decryptor:
+    def decrypt_with(message: bytes) -> bytes:
         with lock:
-            opened = decrypt_message(message, key)
-        # govsign.decrypt returns the readable message in ``.message``.
-        readable = getattr(opened, "message", opened)
-        if not isinstance(readable, bytes):
-            raise TypeError("govsign.decrypt returned no message bytes")
-        return readable
+            return decrypt(message, key).message
 
-    return decrypt
+    return decrypt_with
 
 
 def build_gateway(config: GatewayConfig) -> Gateway:
@@ -128,25 +100,14 @@ def build_gateway(config: GatewayConfig) -> Gateway:
     encryptor = None
     if config.encrypt and config.certificates is not None:
         encryptor = _encryptor(lock)
-        if encryptor is None:
-            log.warning(
-                "outbound.encrypt is on but this govsign build cannot "
-                "encrypt yet: outbound mail is sealed, not encrypted"
-            )
-        else:
-            directory = load_directory(config.certificates)
-            log.info("certificate directory: %d addresses", len(directory))
+        directory = load_directory(config.certificates)
+        log.info("certificate directory: %d addresses", len(directory))
 
     decryptor = None
     if config.decrypt_key is not None:
         # Opened now, so that a wrong password stops start-up.
         agency_key = load_pkcs12(config.decrypt_key, config.decrypt_password())
         decryptor = _decryptor(lock, agency_key)
-        if decryptor is None:
-            log.warning(
-                "inbound.decrypt-key is set but this govsign build cannot "
-                "decrypt yet: encrypted mail is passed on unopened"
-            )
 
     gateway = Gateway(
         config,
