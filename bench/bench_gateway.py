@@ -2,7 +2,8 @@
 
 Starts Debian's Postfix on 127.0.0.1 (private config and queue), the
 ``govsign milter`` process and an aiosmtpd next hop, sends N messages
-(default 2,000: half signed, 40% unsigned, 10% outbound to be sealed)
+(default 2,000: half signed, 40% unsigned, 10% outbound to be sealed,
+half of which also encrypted)
 over C concurrent SMTP connections (default 8), waits until each has
 arrived, and prints the rate and the milter's peak RSS.  Figures are
 printed, never asserted.  Needs root (Postfix's master) and postfix.
