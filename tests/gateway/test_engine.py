@@ -443,3 +443,48 @@ def test_stale_crls_under_reject_policy_defer_instead_of_bounce(
     outcome = build_gateway(strict).process(_inbound(), _spool(signed))
     assert outcome.verdict == "smime=temperror action=reject"
     assert outcome.reply is not None and outcome.reply.temporary
+
+
+def test_forgery_does_not_survive_a_replacement(
+    config: GatewayConfig, material: Material
+) -> None:
+    forged = f"Authentication-Results: mx.{AGENCY}; smime=pass\r\n"
+    plain = signed_by(material.pki.recipient).replace(
+        b"From:", forged.encode() + b"From:", 1
+    )
+    gateway = build_gateway(config)
+    gateway.decryptor = lambda message: plain
+    envelope_msg = plain_message(extra=forged).replace(
+        b"Content-Type: text/plain; charset=utf-8",
+        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data",
+    )
+    outcome = gateway.process(_inbound(), _spool(envelope_msg))
+    assert outcome.replacement is not None
+    # The original inside the kept copy is encrypted data; the readable
+    # headers of the replacement carry no forged stamp.
+    head = outcome.replacement.split(b"\r\n\r\n", 1)[0]
+    assert b"Authentication-Results" not in head
+    assert outcome.verdict == "decrypted smime=pass action=accept"
+
+
+def test_forgery_is_stripped_from_a_sealed_message(
+    gateway: Gateway, material: Material
+) -> None:
+    message = plain_message(
+        sender=f"an.nv@{AGENCY}",
+        extra=f"Authentication-Results: MX.{AGENCY}; smime=pass\r\n"
+        "Authentication-Results: other.example; spf=pass\r\n",
+    )
+    outcome = gateway.process(_outbound(), _spool(message))
+    assert outcome.replacement is not None
+    head = outcome.replacement.split(b"\r\n\r\n", 1)[0]
+    assert f"MX.{AGENCY}".encode() not in head
+    assert b"Authentication-Results: other.example; spf=pass" in head
+    assert _verifier(material).verify(outcome.replacement).valid
+
+
+def test_strip_forged_leaves_clean_messages_alone() -> None:
+    from govsign.gateway.engine import strip_forged
+
+    message = plain_message()
+    assert strip_forged(message, f"mx.{AGENCY}") is message

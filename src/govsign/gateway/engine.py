@@ -50,6 +50,7 @@ __all__ = [
     "render",
     "set_sender",
     "split_message",
+    "strip_forged",
 ]
 
 log = logging.getLogger(__name__)
@@ -256,13 +257,17 @@ class Gateway:
             outcome = self._inbound(spool, from_value, from_domain)
 
         # RFC 8601 section 5: drop fields claiming our authserv-id, in
-        # both directions (an insider could forge one for a colleague).
-        if outcome.replacement is None:
+        # both directions (an insider could forge one for a colleague),
+        # also from a replacement, which carries the original's headers.
+        authserv_id = self.config.authserv_id
+        if outcome.replacement is not None:
+            outcome.replacement = strip_forged(
+                outcome.replacement, authserv_id
+            )
+        else:
             outcome.remove = [
                 ("Authentication-Results", i)
-                for i in reversed(
-                    forged_indices(spool.headers, self.config.authserv_id)
-                )
+                for i in reversed(forged_indices(spool.headers, authserv_id))
             ]
         return outcome
 
@@ -415,6 +420,30 @@ class Gateway:
         except (DecryptionError, MalformedMessageError):
             log.debug("not encrypted to the agency key; passed unopened")
             return None
+
+
+def strip_forged(message: bytes, authserv_id: str) -> bytes:
+    """Remove Authentication-Results fields claiming ``authserv_id``.
+
+    ``message`` is returned unchanged (the same object) when it has none.
+    """
+    match = re.search(rb"\r?\n\r?\n", message)
+    head = message if match is None else message[: match.start()]
+    if b"authentication-results" not in head.lower():
+        return message
+    headers, body = split_message(message)
+    forged = set(forged_indices(headers, authserv_id))
+    if not forged:
+        return message
+    kept = []
+    index = 0
+    for name, value in headers:
+        if name.lower() == "authentication-results":
+            index += 1
+            if index in forged:
+                continue
+        kept.append((name, value))
+    return header_block(kept) + b"\r\n" + body
 
 
 def set_sender(message: bytes, address: str) -> bytes:
