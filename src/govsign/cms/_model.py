@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from govsign.cms._der import der_length
 from govsign.keys.base import KeyTransportPadding
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "Recipient",
     "RecipientEntry",
     "describe",
-    "der_length",
     "frame",
 ]
 
@@ -145,11 +145,3 @@ def frame(
     """DER framing: the tag and definite length, then ``chunks``."""
     length = sum(len(c) for c in chunks)
     return [bytes([tag]) + der_length(length), *chunks]
-
-
-def der_length(n: int) -> bytes:
-    """The DER encoding of a definite length ``n``."""
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw

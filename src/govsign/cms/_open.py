@@ -32,6 +32,7 @@ from govsign.cms._asn1 import (
     X25519_HKDF_SCHEMES,
     GCMParameters,
 )
+from govsign.cms._der import der_length
 from govsign.cms._kdf import derive_kek, shared_info
 from govsign.cms._model import (
     CONTENT_OIDS,
@@ -45,7 +46,6 @@ from govsign.cms._model import (
     WRAP_OIDS,
     ContentEncryption,
     RecipientEntry,
-    der_length,
     describe,
 )
 from govsign.errors import DecryptionError, MalformedMessageError

@@ -24,6 +24,7 @@ from asn1crypto import algos, cms, core, parser
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from govsign.cms._der import tlv
 from govsign.cms.signed import original_der
 from govsign.cms.timestamp import TSAClient
 from govsign.errors import MalformedMessageError
@@ -128,19 +129,11 @@ def signature_timestamps(signer_info: cms.SignerInfo) -> list[bytes]:
     return [_raw(v) for v in _attr_values(signer_info, SIGNATURE_TIME_STAMP)]
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
-
-
 def _new_attribute(oid: str, value_der: bytes) -> cms.CMSAttribute:
     # Attribute ::= SEQUENCE { attrType OID, attrValues SET OF ANY },
     # encoded directly so the value keeps its exact bytes.
     oid_der = core.ObjectIdentifier(oid).dump()
-    return cms.CMSAttribute.load(_tlv(0x30, oid_der + _tlv(0x31, value_der)))
+    return cms.CMSAttribute.load(tlv(0x30, oid_der + tlv(0x31, value_der)))
 
 
 def _rebuild_signer_info(
@@ -154,8 +147,8 @@ def _rebuild_signer_info(
         parts.append(_raw(si["signed_attrs"]))
     parts += [_raw(si["signature_algorithm"]), _raw(si["signature"])]
     if unsigned:
-        parts.append(_tlv(0xA1, b"".join(_raw(a) for a in unsigned)))
-    return cms.SignerInfo.load(_tlv(0x30, b"".join(parts)))
+        parts.append(tlv(0xA1, b"".join(_raw(a) for a in unsigned)))
+    return cms.SignerInfo.load(tlv(0x30, b"".join(parts)))
 
 
 def _rebuild(
@@ -188,13 +181,13 @@ def _rebuild(
         _raw(signed["encap_content_info"]),
     ]
     if certs:
-        parts.append(_tlv(0xA0, b"".join(certs)))
+        parts.append(tlv(0xA0, b"".join(certs)))
     if revs:
-        parts.append(_tlv(0xA1, b"".join(revs)))
-    parts.append(_tlv(0x31, b"".join(_raw(i) for i in infos)))
-    signed_der = _tlv(0x30, b"".join(parts))
+        parts.append(tlv(0xA1, b"".join(revs)))
+    parts.append(tlv(0x31, b"".join(_raw(i) for i in infos)))
+    signed_der = tlv(0x30, b"".join(parts))
     oid = _raw(info["content_type"])
-    return _tlv(0x30, oid + _tlv(0xA0, signed_der))
+    return tlv(0x30, oid + tlv(0xA0, signed_der))
 
 
 def add_signature_timestamps(cms_der: bytes, tsa: TSAClient) -> bytes:
@@ -243,7 +236,7 @@ def add_validation_data(
         add(revs, crl_der)
     oid = core.ObjectIdentifier(_OCSP_FORMAT).dump()
     for ocsp_der in ocsps:
-        add(revs, _tlv(0xA1, oid + ocsp_der))
+        add(revs, tlv(0xA1, oid + ocsp_der))
     return _rebuild(info, certificates=certs, crls=revs)
 
 
@@ -294,14 +287,14 @@ def _hash_index(
     certs, revs, attrs = _hash_lists(signed, si, algorithm)
 
     def sequence_of(hashes: list[bytes]) -> bytes:
-        return _tlv(0x30, b"".join(_tlv(0x04, h) for h in hashes))
+        return tlv(0x30, b"".join(tlv(0x04, h) for h in hashes))
 
     # hashIndAlgorithm is written even for SHA-256 (as EU DSS does for
     # v3), with absent parameters.
     oid = core.ObjectIdentifier(_DIGEST_OIDS[algorithm]).dump()
-    return _tlv(
+    return tlv(
         0x30,
-        _tlv(0x30, oid)
+        tlv(0x30, oid)
         + sequence_of(certs)
         + sequence_of(revs)
         + sequence_of(attrs),
@@ -325,7 +318,7 @@ def _load_index(der: bytes) -> ATSHashIndexV3:
         )
     if len(children) != 4:
         raise MalformedMessageError("malformed ats-hash-index-v3")
-    index: ATSHashIndexV3 = ATSHashIndexV3.load(_tlv(0x30, b"".join(children)))
+    index: ATSHashIndexV3 = ATSHashIndexV3.load(tlv(0x30, b"".join(children)))
     return index
 
 

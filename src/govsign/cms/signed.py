@@ -10,6 +10,7 @@ certificate is trustworthy is :mod:`govsign.pki.validate`'s question.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import (
     rsa,
 )
 
+from govsign.cms._der import der_integer, der_length, der_set, tlv
 from govsign.errors import MalformedMessageError, SigningError
 from govsign.keys.base import (
     HashName,
@@ -137,48 +139,68 @@ def _signature_algorithm_id(
     return algos.SignedDigestAlgorithm({"algorithm": "ed25519"})
 
 
-def _signing_certificate_v2(cert: x509.Certificate) -> cms.CMSAttribute:
+def _oid(dotted: str) -> bytes:
+    return bytes(core.ObjectIdentifier(dotted).dump())
+
+
+_OID_CONTENT_TYPE = _oid("1.2.840.113549.1.9.3")
+_OID_MESSAGE_DIGEST = _oid("1.2.840.113549.1.9.4")
+_OID_SIGNING_TIME = _oid("1.2.840.113549.1.9.5")
+_OID_SMIME_CAPABILITIES = _oid("1.2.840.113549.1.9.15")
+_OID_SIGNING_CERTIFICATE_V2 = _oid("1.2.840.113549.1.9.16.2.47")
+_DATA_OID = _oid("1.2.840.113549.1.7.1")
+_SIGNED_DATA_OID = _oid("1.2.840.113549.1.7.2")
+
+
+def _attribute(oid_der: bytes, value_der: bytes) -> bytes:
+    # Attribute ::= SEQUENCE { attrType OID, attrValues SET OF ANY }
+    return tlv(0x30, oid_der + tlv(0x31, value_der))
+
+
+def _signing_certificate_v2(cert: x509.Certificate) -> bytes:
     # RFC 5035: binds the signature to this certificate, so a certificate
     # with the same key but other attributes cannot be substituted.
-    cert_der = cert.public_bytes(_DER)
-    asn1_cert = asn1_x509.Certificate.load(cert_der)
-    ess_cert_id = {
-        "hash_algorithm": {"algorithm": "sha256"},
-        "cert_hash": hashlib.sha256(cert_der).digest(),
-        "issuer_serial": {
-            "issuer": [
-                asn1_x509.GeneralName(
-                    name="directory_name", value=asn1_cert.issuer
-                )
-            ],
-            "serial_number": asn1_cert.serial_number,
-        },
-    }
-    return cms.CMSAttribute(
-        {
-            "type": "signing_certificate_v2",
-            "values": [{"certs": [ess_cert_id]}],
-        }
-    )
+    # ESSCertIDv2's hashAlgorithm is omitted: SHA-256 is its DEFAULT.
+    cert_hash = hashlib.sha256(cert.public_bytes(_DER)).digest()
+    general_names = tlv(0x30, tlv(0xA4, cert.issuer.public_bytes()))
+    issuer_serial = tlv(0x30, general_names + der_integer(cert.serial_number))
+    ess_cert_id = tlv(0x30, tlv(0x04, cert_hash) + issuer_serial)
+    value = tlv(0x30, tlv(0x30, ess_cert_id))
+    return _attribute(_OID_SIGNING_CERTIFICATE_V2, value)
 
 
-def _smime_capabilities() -> cms.CMSAttribute:
-    return cms.CMSAttribute(
-        {
-            "type": "smime_capabilities",
-            "values": [
-                [{"capability_id": oid} for oid in _SMIME_CAPABILITIES]
-            ],
-        }
-    )
+_SMIME_CAPABILITIES_ATTRIBUTE = _attribute(
+    _OID_SMIME_CAPABILITIES,
+    tlv(
+        0x30,
+        b"".join(tlv(0x30, _oid(oid)) for oid in _SMIME_CAPABILITIES),
+    ),
+)
 
 
-def _time_value(when: dt.datetime) -> cms.Time:
+def _time_value(when: dt.datetime) -> bytes:
     # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
     when = when.astimezone(dt.UTC).replace(microsecond=0)
     if 1950 <= when.year < 2050:
-        return cms.Time(name="utc_time", value=when)
-    return cms.Time(name="general_time", value=when)
+        return tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode("ascii"))
+    return tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+
+
+def _signed_attributes(
+    certificate: x509.Certificate,
+    message_digest: bytes,
+    signing_time: dt.datetime,
+) -> bytes:
+    """The DER SET of signed attributes (RFC 5652 5.3), as signed."""
+    return der_set(
+        [
+            _attribute(_OID_CONTENT_TYPE, _DATA_OID),
+            _attribute(_OID_SIGNING_TIME, _time_value(signing_time)),
+            _attribute(_OID_MESSAGE_DIGEST, tlv(0x04, message_digest)),
+            _signing_certificate_v2(certificate),
+            _SMIME_CAPABILITIES_ATTRIBUTE,
+        ]
+    )
 
 
 def build_signed_data(
@@ -201,24 +223,9 @@ def build_signed_data(
     signing_time = signing_time or dt.datetime.now(dt.UTC)
     certificate = signer.certificate
 
-    # RFC 5652 5.3: signed attributes, DER-encoded as a SET for signing.
-    signed_attrs = cms.CMSAttributes(
-        [
-            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
-            cms.CMSAttribute(
-                {
-                    "type": "signing_time",
-                    "values": [_time_value(signing_time)],
-                }
-            ),
-            cms.CMSAttribute(
-                {"type": "message_digest", "values": [message_digest]}
-            ),
-            _signing_certificate_v2(certificate),
-            _smime_capabilities(),
-        ]
-    )
-    to_sign = signed_attrs.dump(force=True)
+    # RFC 5652 5.4: the signature covers the DER SET of attributes; in
+    # SignerInfo the same contents carry the [0] IMPLICIT tag instead.
+    to_sign = _signed_attributes(certificate, message_digest, signing_time)
     try:
         signature = signer.sign(to_sign, algorithm)
     except SigningError:
@@ -226,45 +233,47 @@ def build_signed_data(
     except Exception as exc:  # a token or key library failing
         raise SigningError(f"the key could not sign: {exc}") from exc
 
-    asn1_cert = asn1_x509.Certificate.load(certificate.public_bytes(_DER))
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number",
-                value={
-                    "issuer": asn1_cert.issuer,
-                    "serial_number": asn1_cert.serial_number,
-                },
-            ),
-            "digest_algorithm": {"algorithm": digest_name},
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": _signature_algorithm_id(algorithm),
-            "signature": signature,
-        }
+    digest_id = _digest_algorithm_id(digest_name)
+    signer_info = tlv(
+        0x30,
+        der_integer(1)
+        + tlv(
+            0x30,
+            certificate.issuer.public_bytes()
+            + der_integer(certificate.serial_number),
+        )
+        + digest_id
+        + b"\xa0"
+        + to_sign[1:]
+        + _signature_algorithm_der(algorithm)
+        + tlv(0x04, signature),
     )
-    certificates = [asn1_cert]
-    if include_chain:
-        certificates += [
-            asn1_x509.Certificate.load(c.public_bytes(_DER))
-            for c in signer.chain
-        ]
-    encap: dict[str, object] = {"content_type": "data"}
+    certificates = [certificate, *(signer.chain if include_chain else ())]
+
+    # Framed by hand: asn1crypto would re-encode every certificate and
+    # copy the content (10 MB) several times.
+    encap = _DATA_OID
     if not detached:
-        encap["content"] = content
-    signed_data = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": digest_name}],
-            "encap_content_info": encap,
-            "certificates": certificates,
-            "signer_infos": [signer_info],
-        }
+        encap += tlv(0xA0, tlv(0x04, content))
+    signed_data = tlv(
+        0x30,
+        der_integer(1)
+        + tlv(0x31, digest_id)
+        + tlv(0x30, encap)
+        + tlv(0xA0, b"".join(c.public_bytes(_DER) for c in certificates))
+        + tlv(0x31, signer_info),
     )
-    info = cms.ContentInfo(
-        {"content_type": "signed_data", "content": signed_data}
-    )
-    return bytes(info.dump())
+    return tlv(0x30, _SIGNED_DATA_OID + tlv(0xA0, signed_data))
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_algorithm_id(name: str) -> bytes:
+    return bytes(algos.DigestAlgorithm({"algorithm": name}).dump())
+
+
+@functools.lru_cache(maxsize=32)
+def _signature_algorithm_der(algorithm: SignatureAlgorithm) -> bytes:
+    return bytes(_signature_algorithm_id(algorithm).dump())
 
 
 def choose_algorithm(
@@ -310,6 +319,7 @@ class ParsedSignerInfo:
     signature_algorithm: str
     signing_time: dt.datetime | None
     signed_attrs_der: bytes | None = None
+    econtent_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -356,7 +366,7 @@ def parse_signed_data(der: bytes | memoryview) -> ParsedSignedData:
             == "1.3.6.1.5.5.7.16.2"
         )
         signers = tuple(
-            _parse_signer_info(si, certificates)
+            _parse_signer_info(si, certificates, content_type)
             for si in signed["signer_infos"]
         )
     except MalformedMessageError:
@@ -408,17 +418,31 @@ def _certificates(signed: cms.SignedData) -> Iterable[x509.Certificate]:
     for choice in _present(signed["certificates"]):
         if choice.name != "certificate":
             continue
-        try:
-            yield x509.load_der_x509_certificate(original_der(choice.chosen))
-        except ValueError:
+        cert = _load_certificate(original_der(choice.chosen))
+        if cert is None:
             log.debug("skipping an unparsable certificate in the message")
+            continue
+        yield cert
 
 
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
+@functools.lru_cache(maxsize=512)
+def _load_certificate(der: bytes) -> x509.Certificate | None:
+    # A gateway sees the same few signers and CAs all day: load each
+    # once.  cryptography parses fields lazily; certificates are outside
+    # the signature, so read them now and treat one that fails as absent
+    # rather than let the error escape verify() later.
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _ = (cert.subject, cert.issuer, cert.extensions)
+        cert.public_key()
+    except (
+        ValueError,
+        x509.InvalidVersion,
+        x509.DuplicateExtension,
+        UnsupportedAlgorithm,
+    ):
+        return None
+    return cert
 
 
 def _signed_attrs_der(si: cms.SignerInfo) -> bytes | None:
@@ -429,11 +453,13 @@ def _signed_attrs_der(si: cms.SignerInfo) -> bytes | None:
     if isinstance(attrs, core.Void):
         return None
     contents = bytes(attrs.contents)
-    return b"\x31" + _der_length(len(contents)) + contents
+    return b"\x31" + der_length(len(contents)) + contents
 
 
 def _parse_signer_info(
-    si: cms.SignerInfo, certificates: Sequence[x509.Certificate]
+    si: cms.SignerInfo,
+    certificates: Sequence[x509.Certificate],
+    econtent_type: str | None = None,
 ) -> ParsedSignerInfo:
     signed_attrs_der = _signed_attrs_der(si)
     certificate = _find_certificate(si["sid"], certificates)
@@ -448,6 +474,7 @@ def _parse_signer_info(
         signature_algorithm=si["signature_algorithm"]["algorithm"].native,
         signing_time=signing_time,
         signed_attrs_der=signed_attrs_der,
+        econtent_type=econtent_type,
     )
 
 
@@ -551,7 +578,9 @@ def _check_signer_info(
     if isinstance(attrs, core.Void):
         signed_bytes = None
     else:
-        problem = _check_signed_attributes(attrs, content_digest, cert)
+        problem = _check_signed_attributes(
+            attrs, content_digest, cert, signer.econtent_type
+        )
         if problem is not None:
             return problem
         signed_bytes = signer.signed_attrs_der
@@ -595,6 +624,7 @@ def _check_signed_attributes(
     attrs: cms.CMSAttributes,
     content_digest: bytes,
     cert: x509.Certificate,
+    econtent_type: str | None = None,
 ) -> SignatureCheck | None:
     by_type: dict[str, list[cms.CMSAttribute]] = {}
     for attr in attrs:
@@ -605,6 +635,14 @@ def _check_signed_attributes(
             return SignatureCheck(
                 "format", f"signed attribute {required} missing or repeated"
             )
+    # RFC 5652 11.1: eContentType is not signed; the attribute is.
+    signed_type = by_type["content_type"][0]["values"][0].native
+    if econtent_type is not None and signed_type != econtent_type:
+        return SignatureCheck(
+            "format",
+            f"the signed content type ({signed_type}) differs from the "
+            f"content's ({econtent_type})",
+        )
     digest_value = by_type["message_digest"][0]["values"][0].native
     if digest_value != content_digest:
         return SignatureCheck(
@@ -639,6 +677,14 @@ def _verify_value(
 ) -> None:
     key = cert.public_key()
     name = algorithm["algorithm"].native
+    # The OID is not signed: it must name a scheme for this key type, or
+    # anything (an unknown OID, ECDSA on an RSA key) would pass as the
+    # key's default scheme (RFC 3370 3.2, RFC 5753 7.1, RFC 8419 3).
+    if not _fits_key(name, key):
+        raise ValueError(
+            f"signature algorithm {name} does not fit the signer's "
+            f"{type(key).__name__.removesuffix('PublicKey')} key"
+        )
     if isinstance(key, ed25519.Ed25519PublicKey):
         key.verify(signature, data)
         return
@@ -676,3 +722,19 @@ def _verify_value(
         key.verify(signature, data, ec.ECDSA(chosen))
     else:
         raise ValueError(f"unsupported signer key type {type(key).__name__}")
+
+
+def _fits_key(name: str, key: object) -> bool:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return name == "ed25519"
+    if isinstance(key, rsa.RSAPublicKey):
+        return name in ("rsassa_pkcs1v15", "rsassa_pss") or name.endswith(
+            "_rsa"
+        )
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        # Some old signers put the key's OID, id-ecPublicKey, here.
+        return name.endswith("_ecdsa") or name in (
+            "ecdsa",
+            "1.2.840.10045.2.1",
+        )
+    return False

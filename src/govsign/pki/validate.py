@@ -421,6 +421,19 @@ class PathValidator:
                 SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
                 e,
             )
+        except (ValueError, TypeError) as exc:
+            # asn1crypto parses lazily: a certificate from the message
+            # whose encoding it rejects only fails here, mid-validation.
+            # It is outside the signature, so the path is unknown, not
+            # the signature broken.
+            log.debug("path validation: unparsable certificate: %s", exc)
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            return PathOutcome(
+                Indication.INDETERMINATE,
+                SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+                (),
+                "a certificate on the path cannot be parsed: " + first_line,
+            )
 
         chain = tuple(
             x509.load_der_x509_certificate(c.dump())

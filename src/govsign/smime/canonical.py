@@ -31,6 +31,7 @@ __all__ = [
 _MAX_LINE = 998
 _CHUNK = 1 << 20
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -156,6 +157,7 @@ def _reencode_seven_bit(entity: bytes) -> bytes:
     parser = email.parser.BytesParser(policy=email.policy.SMTP)
     parsed = parser.parsebytes(entity)
     for part in parsed.walk():
+        _reencode_utf8_headers(part)
         if part.is_multipart():
             continue
         _reencode_leaf(part)
@@ -165,6 +167,28 @@ def _reencode_seven_bit(entity: bytes) -> bytes:
             "a header could not be expressed in 7-bit form"
         )
     return generated
+
+
+def _reencode_utf8_headers(part: Message) -> None:
+    # RFC 6532 lets part headers carry raw UTF-8 (SMTPUTF8 clients write
+    # Vietnamese file names so).  Set such fields again from their text,
+    # so the generator writes them as RFC 2047 / RFC 2231.  Raw bytes
+    # that are not UTF-8 stay, and the caller refuses the message.
+    items = list(part.raw_items())
+    if all(value.isascii() for _, value in items):
+        return
+    fixed = []
+    for name, value in items:
+        if not value.isascii():
+            try:
+                value = value.encode("ascii", "surrogateescape").decode()
+            except UnicodeDecodeError:
+                return
+        fixed.append((name, _UNFOLD.sub("", value)))
+    for name in {name for name, _ in items}:
+        del part[name]
+    for name, value in fixed:
+        part[name] = value
 
 
 def _reencode_leaf(part: Message) -> None:
