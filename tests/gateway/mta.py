@@ -33,6 +33,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 SENDMAIL = "/usr/sbin/sendmail"  # Postfix's, for local submission
+POSTKICK = "/usr/sbin/postkick"
 LOOPBACK = "127.0.0.1"
 
 
@@ -294,6 +295,15 @@ class PostfixInstance:
     def flush(self) -> None:
         """Ask Postfix to retry deferred mail now."""
         self._postfix("flush")
+
+    def wake_pickup(self) -> None:
+        """Make pickup scan the maildrop now, not at its next wakeup."""
+        subprocess.run(
+            [POSTKICK, "-c", str(self.config_dir), "public", "pickup", "W"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
     def log_text(self) -> str:
         """The maillog so far (for failure messages)."""
