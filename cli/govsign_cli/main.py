@@ -19,7 +19,10 @@ from govsign_cli.commands import (
     demo,
     encrypt,
     extend,
+    filter,
     keys,
+    milter,
+    sendmail,
     sign,
     verify,
 )
@@ -48,7 +51,19 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="govsign: %(message)s")
 
 
-for _module in (csr, demo, keys, sign, verify, extend, encrypt, decrypt):
+for _module in (
+    csr,
+    demo,
+    keys,
+    sign,
+    verify,
+    extend,
+    encrypt,
+    decrypt,
+    milter,
+    filter,
+    sendmail,
+):
     cli.add_command(_module.command)
 
 
