@@ -251,6 +251,31 @@ class VerificationResult:
     problems: tuple[str, ...] = ()
     weakened: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def unsigned(
+        cls,
+        from_address: str | None,
+        validation_time: dt.datetime,
+        *,
+        uncovered_parts: tuple[str, ...] = (),
+        problems: tuple[str, ...] = ("no signature found",),
+        weakened: tuple[str, ...] = (),
+    ) -> VerificationResult:
+        """The result for a message that carries no signature."""
+        return cls(
+            verdict=Verdict.UNSIGNED,
+            indication=None,
+            sub_indication=None,
+            signers=(),
+            coverage=Coverage.NONE,
+            covered_parts=(),
+            uncovered_parts=uncovered_parts,
+            from_address=from_address,
+            validation_time=validation_time,
+            problems=problems,
+            weakened=weakened,
+        )
+
     @property
     def valid(self) -> bool:
         return self.verdict is Verdict.VALID

@@ -483,13 +483,17 @@ def load_config(path: str | Path) -> GatewayConfig:
     or a bad setting.
     """
     path = Path(path)
+    return parse_config(read_toml(path), path.parent)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; ConfigurationError for any failure."""
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot read {path}: {exc.strerror}"
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
-    return parse_config(data, path.parent)

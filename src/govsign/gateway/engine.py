@@ -38,7 +38,7 @@ from govsign.gateway.authresults import (
 from govsign.gateway.classification import find_marking
 from govsign.gateway.config import Action, GatewayConfig
 from govsign.gateway.policy import Direction, Envelope, Reply
-from govsign.result import Coverage, Verdict, VerificationResult
+from govsign.result import VerificationResult
 
 __all__ = [
     "Gateway",
@@ -199,20 +199,6 @@ class Outcome:
     subject: str | None = None
 
 
-def _unsigned_result(from_address: str | None) -> VerificationResult:
-    return VerificationResult(
-        verdict=Verdict.UNSIGNED,
-        indication=None,
-        sub_indication=None,
-        signers=(),
-        coverage=Coverage.NONE,
-        covered_parts=(),
-        uncovered_parts=(),
-        from_address=from_address,
-        validation_time=dt.datetime.now(dt.UTC),
-    )
-
-
 class Gateway:
     """The gateway's behaviour, independent of how mail reaches it."""
 
@@ -367,7 +353,9 @@ class Gateway:
             return outcome
 
         if plain is None and not spool.has_smime_content():
-            result = _unsigned_result(from_value)
+            result = VerificationResult.unsigned(
+                from_value, dt.datetime.now(dt.UTC)
+            )
             value = format_authentication_results(config.authserv_id, result)
             smime = SmimeResult.NONE
         else:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
@@ -31,6 +30,7 @@ from cryptography import x509
 
 from govsign.errors import ConfigurationError, PolicyError
 from govsign.gateway.classification import CLASSIFICATION_HEADERS, find_marking
+from govsign.gateway.config import read_toml
 from govsign.gateway.directory import load_directory
 from govsign.gateway.engine import split_message
 from govsign.gateway.policy import classified_reply, encryption_targets
@@ -94,15 +94,7 @@ def load_sendmail_config(path: str | Path | None = None) -> SendmailConfig:
     if path is None:
         path = os.environ.get("GOVSIGN_SENDMAIL_CONFIG") or DEFAULT_CONFIG
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot read {path}: {exc.strerror}"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
+    data = read_toml(path)
     table = data.get("sendmail")
     if not isinstance(table, dict):
         raise ConfigurationError(f"{path}: no [sendmail] table")

@@ -389,37 +389,21 @@ class PathValidator:
             path = asyncio.run(validator.async_validate_path())
         except cv_errors.RevokedError as exc:
             return _revoked_outcome(exc, signer, signing_time)
-        except cv_errors.InsufficientRevinfoError as exc:
-            return _fail(
-                Indication.INDETERMINATE, SubIndication.TRY_LATER, exc
-            )
-        except cv_errors.ExpiredError as exc:
-            return _fail(
-                Indication.INDETERMINATE,
-                SubIndication.OUT_OF_BOUNDS_NO_POE,
-                exc,
-            )
-        except cv_errors.NotYetValidError as exc:
-            return _fail(
-                Indication.INDETERMINATE, SubIndication.NOT_YET_VALID, exc
-            )
-        except cv_errors.DisallowedAlgorithmError as exc:
-            return _fail(
-                Indication.INDETERMINATE,
-                SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
-                exc,
+        except cv_errors.ValidationError as exc:
+            # Every other certvalidator failure leaves the signature's
+            # validity unknown: INDETERMINATE, with the most specific
+            # sub-indication its type allows (EN 319 102-1 5.2.6).
+            sub = _sub_indication_for(exc)
+            log.debug("path validation: %s: %s", sub.value, exc)
+            return PathOutcome(
+                Indication.INDETERMINATE, sub, (), _describe(exc)
             )
         except cv_errors.PathBuildingError as exc:
-            return _fail(
+            return PathOutcome(
                 Indication.INDETERMINATE,
                 SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
-                exc,
-            )
-        except (cv_errors.PathValidationError, cv_errors.ValidationError) as e:
-            return _fail(
-                Indication.INDETERMINATE,
-                SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
-                e,
+                (),
+                _describe(exc),
             )
         except (ValueError, TypeError) as exc:
             # asn1crypto parses lazily: a certificate from the message
@@ -543,11 +527,23 @@ def _crl_window(
     return max(starts), min(ends) if ends else far
 
 
-def _fail(
-    indication: Indication, sub: SubIndication, exc: Exception
-) -> PathOutcome:
-    log.debug("path validation: %s: %s", sub.value, exc)
-    return PathOutcome(indication, sub, (), _describe(exc))
+# Most specific first: several of these subclass PathValidationError.
+_SUB_INDICATIONS: tuple[tuple[type[Exception], SubIndication], ...] = (
+    (cv_errors.InsufficientRevinfoError, SubIndication.TRY_LATER),
+    (cv_errors.ExpiredError, SubIndication.OUT_OF_BOUNDS_NO_POE),
+    (cv_errors.NotYetValidError, SubIndication.NOT_YET_VALID),
+    (
+        cv_errors.DisallowedAlgorithmError,
+        SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+    ),
+)
+
+
+def _sub_indication_for(exc: Exception) -> SubIndication:
+    for kind, sub in _SUB_INDICATIONS:
+        if isinstance(exc, kind):
+            return sub
+    return SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE
 
 
 def _describe(exc: Exception) -> str:

@@ -449,16 +449,10 @@ class Verifier:
         for context in walk.contexts:
             signers.extend(self._apply_mail_constraints(context))
         if not signers:
-            return VerificationResult(
-                verdict=Verdict.UNSIGNED,
-                indication=None,
-                sub_indication=None,
-                signers=(),
-                coverage=Coverage.NONE,
-                covered_parts=(),
+            return VerificationResult.unsigned(
+                top.from_address,
+                moment,
                 uncovered_parts=tuple(walk.uncovered),
-                from_address=top.from_address,
-                validation_time=moment,
                 problems=tuple(walk.problems) or ("no signature found",),
                 weakened=self._weakened,
             )
