@@ -324,3 +324,27 @@ def test_rsa_1024_signer_is_refused_unless_allowed_by_name(
     result = weakened.verify(signed)
     assert result.verdict is Verdict.VALID
     assert result.weakened == ("accept rsa-short",)
+
+
+def test_second_from_header_added_after_signing_is_not_valid(
+    demo_pki: DemoPKI, demo_verifier: Verifier
+) -> None:
+    # Outer headers are not signed: an attacker can add a From that some
+    # mail programs show instead of the signer's.
+    signed = sign_message(make_message(), demo_pki.clerk)
+    forged = b"From: giamdoc@snv.demo.gov.vn\r\n" + signed
+    result = demo_verifier.verify(forged)
+    assert result.verdict is Verdict.INDETERMINATE
+    assert result.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
+    assert any("2 From header fields" in p for p in result.problems)
+
+
+def test_display_name_that_looks_like_the_signer_is_not_the_sender(
+    demo_pki: DemoPKI, demo_verifier: Verifier
+) -> None:
+    message = make_message(
+        sender='"an.nv@snv.demo.gov.vn" <attacker@example.net>'
+    )
+    result = demo_verifier.verify(sign_message(message, demo_pki.clerk))
+    assert result.verdict is Verdict.INDETERMINATE
+    assert result.signers[0].address_matches_from is False

@@ -106,6 +106,7 @@ class _Context:
     senders: tuple[str, ...]
     from_address: str | None
     date: dt.datetime | None
+    header_problem: str | None = None
     signers: list[SignerResult] = field(default_factory=list)
     outermost_layer: str | None = None
 
@@ -531,6 +532,9 @@ class Verifier:
                     + ")"
                 )
                 constraint_failed = True
+            if outermost and context.header_problem:
+                problems.append(context.header_problem)
+                constraint_failed = True
             skew = self._date_skew(signer, context)
             if outermost and skew is not None:
                 problems.append(
@@ -650,6 +654,16 @@ def _context_of(headers: Message) -> _Context:
     if from_values:
         parsed = email.utils.getaddresses([str(from_values[0])])
         from_address = parsed[0][1] or None if parsed else None
+    # RFC 5322 3.6: one From, at most one Sender.  With two, which one a
+    # reader sees depends on the program, so no signer can vouch for it.
+    header_problem = None
+    for name, most in (("From", 1), ("Sender", 1)):
+        count = len(headers.get_all(name, []))
+        if count > most:
+            header_problem = (
+                f"the message has {count} {name} header fields; "
+                "which one a reader sees depends on the mail program"
+            )
     date = None
     date_value = headers.get("Date")
     if date_value:
@@ -659,7 +673,7 @@ def _context_of(headers: Message) -> _Context:
             date = None
         if date is not None and date.tzinfo is None:
             date = None  # "-0000": unknown zone, no basis to compare
-    return _Context(tuple(addresses), from_address, date)
+    return _Context(tuple(addresses), from_address, date, header_problem)
 
 
 def _format_failure(part: str, form: str, reason: str) -> SignerResult:
