@@ -374,6 +374,17 @@ class PathValidator:
         *,
         retroactive: bool = False,
     ) -> PathOutcome:
+        # The signer's own validity first: past its end, missing revocation
+        # data would otherwise be reported (TRY_LATER) instead of the
+        # cause (EN 319 102-1 5.2.6: OUT_OF_BOUNDS_NO_POE).
+        if at > signer.not_valid_after_utc:
+            return PathOutcome(
+                Indication.INDETERMINATE,
+                SubIndication.OUT_OF_BOUNDS_NO_POE,
+                (),
+                "the signer's certificate expired on "
+                f"{signer.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+            )
         leaf = asn1_x509.Certificate.load(signer.public_bytes(_DER))
         intermediates = [
             asn1_x509.Certificate.load(c.public_bytes(_DER)) for c in others

@@ -24,6 +24,7 @@ from govsign.errors import MalformedMessageError
 __all__ = [
     "Entity",
     "MAX_DEPTH",
+    "check_message",
     "MAX_PARTS",
     "decode_body",
     "has_content",
@@ -102,6 +103,48 @@ def _header_end(data: bytes, start: int, end: int) -> tuple[int, int]:
     return pos + size // 2, pos + size
 
 
+# Fields that decide how a part is read: two of them make the part mean
+# different things to different readers (RFC 2045 and 2183).
+_ONCE_PER_ENTITY = (
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+)
+_FIELD_NAME = re.compile(rb"([^:\s]*)(\s*):")
+
+
+def _check_header_block(block: bytes, number: str) -> None:
+    """Refuse header blocks that readers could parse differently."""
+    where = f"part {number}" if number else "the message"
+    seen: dict[bytes, int] = {}
+    for line in block.splitlines():
+        if not line or line[:1] in (b" ", b"\t"):
+            continue
+        match = _FIELD_NAME.match(line)
+        if match is None or not match.group(1):
+            raise MalformedMessageError(
+                f"{where} has a header line that is not a field: "
+                f"{line[:40]!r}",
+                part=number,
+            )
+        if match.group(2):
+            # RFC 5322 3.6.8: no white space before the colon; some
+            # readers still accept "From :" and some do not.
+            raise MalformedMessageError(
+                f"{where} has white space before the colon of the "
+                f"{match.group(1).decode('ascii', 'replace')} field",
+                part=number,
+            )
+        name = match.group(1).lower()
+        seen[name] = seen.get(name, 0) + 1
+    for name in _ONCE_PER_ENTITY:
+        count = seen.get(name.encode("ascii"), 0)
+        if count > 1:
+            raise MalformedMessageError(
+                f"{where} has {count} {name} fields", part=number
+            )
+
+
 def parse_entity(
     data: bytes,
     start: int = 0,
@@ -136,7 +179,9 @@ def parse_entity(
             )
 
     header_end, body_start = _header_end(data, start, end)
-    headers = _HEADER_PARSER.parsebytes(data[start:header_end])
+    block = data[start:header_end]
+    _check_header_block(block, number)
+    headers = _HEADER_PARSER.parsebytes(block)
     entity = Entity(data, start, body_start, end, headers, number)
     ctype = entity.content_type
     if ctype.startswith("multipart/"):
@@ -162,9 +207,11 @@ def _split_multipart(
 ) -> list[Entity]:
     boundary = entity.param("boundary")
     where = f"part {entity.number}" if entity.number else "the message"
+    where = where[0].upper() + where[1:]
     if not boundary:
         raise MalformedMessageError(
-            f"multipart {where} has no boundary parameter", part=entity.number
+            f"{where} is multipart but has no boundary parameter",
+            part=entity.number,
         )
     data = entity.data
     delimiter = b"--" + boundary.encode("ascii", "replace")
@@ -192,7 +239,7 @@ def _split_multipart(
         pos = line_end
     if not positions:
         raise MalformedMessageError(
-            f"multipart {where} has no part delimited by its boundary",
+            f"{where} is multipart but no part is delimited by its boundary",
             part=entity.number,
         )
     del closed  # a missing close delimiter is tolerated, as in every MUA
@@ -227,6 +274,17 @@ def _split_multipart(
             )
         )
     return children
+
+
+def check_message(data: bytes) -> None:
+    """Raise :class:`MalformedMessageError` unless ``data`` is a message.
+
+    The same checks verification applies (a header first, unambiguous
+    header blocks, bounded nesting and part count), for the commands that
+    sign, encrypt or decrypt, so that none of them accepts what another
+    would refuse, and no stdlib parser recurses without bound.
+    """
+    parse_entity(data)
 
 
 def decode_body(entity: Entity) -> bytes:

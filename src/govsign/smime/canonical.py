@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from email.message import Message
 
 from govsign.errors import MalformedMessageError
+from govsign.smime._mime import check_message
 
 __all__ = [
     "PreparedMessage",
@@ -109,8 +110,7 @@ def prepare_signed_entity(message: bytes) -> PreparedMessage:
 
     Raises :class:`MalformedMessageError` when ``message`` has no header.
     """
-    if not message.strip():
-        raise MalformedMessageError("the message is empty")
+    check_message(message)
     data = to_crlf(message)
     head_end = data.find(b"\r\n\r\n")
     if head_end < 0:

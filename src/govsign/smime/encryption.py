@@ -37,6 +37,7 @@ from govsign.cms.enveloped import (
 )
 from govsign.errors import EncryptionError, MalformedMessageError
 from govsign.keys.base import Decrypter, KeyTransportPadding
+from govsign.smime._mime import check_message
 from govsign.smime.canonical import encode_outer_header
 
 __all__ = [
@@ -215,6 +216,7 @@ def encrypt(
     """
     if not message.strip():
         raise MalformedMessageError("the message to encrypt is empty")
+    check_message(message)
     if key_transport is KeyTransportPadding.PKCS1V15:
         log.warning(
             "RSA PKCS#1 v1.5 key transport requested: weaker than OAEP, "
@@ -291,6 +293,8 @@ def encrypt(
 
 
 def _parse_headers(message: bytes) -> Message:
+    # Bounded first: the stdlib parser recurses once per nesting level.
+    check_message(message)
     return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
         message
     )
@@ -454,6 +458,7 @@ def decrypt(message: bytes, key: Decrypter) -> DecryptedMessage:
     :class:`~govsign.errors.DecryptionError` when the key matches no
     recipient or decryption fails (one message for every cause).
     """
+    check_message(message)
     part, der, outer_signature = _find_envelope(message)
     opened = open_envelope(der, key)
     if opened.content_type != "1.2.840.113549.1.7.1":

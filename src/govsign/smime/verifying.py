@@ -17,9 +17,11 @@ one-shot form.  The result (:mod:`govsign.result`) has one bottom line:
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import email.utils
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
@@ -252,20 +254,30 @@ class Verifier:
         moment: dt.datetime,
     ) -> None:
         where = entity.number or "(message)"
-        if len(entity.children) < 2:
+        # RFC 1847 2.1: exactly two parts, the second of the type the
+        # protocol parameter names.  A third part would be shown unsigned.
+        if len(entity.children) != 2:
             raise MalformedMessageError(
-                f"multipart/signed part {where} needs two parts",
+                f"multipart/signed part {where} has "
+                f"{len(entity.children)} parts; it must have exactly two",
                 part=entity.number,
             )
         content, signature_part = entity.children[0], entity.children[1]
-        if signature_part.content_type not in _SIGNATURE_TYPES:
+        protocol = (entity.param("protocol") or "").lower()
+        if protocol and protocol not in _SIGNATURE_TYPES:
+            # Another signature scheme (OpenPGP): not ours to judge.
             walk.problems.append(
-                f"part {where} is signed with "
-                f"{signature_part.content_type}, which govsign does not "
-                "verify"
+                f"part {where} is signed with {protocol}, which govsign "
+                "does not verify"
             )
             self._visit(content, walk, context, covered=False, moment=moment)
             return
+        if signature_part.content_type not in _SIGNATURE_TYPES:
+            raise MalformedMessageError(
+                f"multipart/signed part {where}: the second part is "
+                f"{signature_part.content_type}, not the S/MIME signature",
+                part=entity.number,
+            )
         walk.covered.append(entity.number)
         if context.outermost_layer is None:
             context.outermost_layer = entity.number
@@ -468,6 +480,16 @@ class Verifier:
                     or f"signature in part {signer.part or '(message)'}"
                 )
                 problems.extend(f"{who}: {p}" for p in signer.problems)
+        if not top.signers:
+            # A signed message forwarded as an attachment proves who wrote
+            # the attachment, not who sent this message.
+            problems.append(
+                "only an attached message is signed; the message from "
+                f"{top.from_address or 'an unknown sender'} itself is not"
+            )
+            if indication is Indication.TOTAL_PASSED:
+                indication = Indication.INDETERMINATE
+                sub = SubIndication.SIG_CONSTRAINTS_FAILURE
         coverage = Coverage.PARTIAL if walk.uncovered else Coverage.WHOLE
         if coverage is Coverage.PARTIAL:
             problems.append(
@@ -523,7 +545,8 @@ class Verifier:
             outermost = signer.part == context.outermost_layer
             problems = list(signer.problems)
             constraint_failed = False
-            if outermost and not sender_signed and senders:
+            identified = bool(signer.email or signer.name)
+            if outermost and not sender_signed and senders and identified:
                 problems.append(
                     "the signer ("
                     + (", ".join(signer.email) or "no e-mail address")
@@ -642,28 +665,61 @@ def _shows_something(entity: Entity) -> bool:
     return has_content(entity.data, entity.body_start, entity.end)
 
 
+# RFC 5322 3.6: fields a message may carry once at most.  With two, which
+# one a reader sees depends on the program, so no signature vouches for it.
+_ONCE_PER_MESSAGE = (
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+)
+
+
+def _single_address(
+    headers: Message, name: str, problems: list[str]
+) -> str | None:
+    """The one mailbox of a From or Sender field, or None with a problem.
+
+    Strict on purpose: a display name that looks like an address, two
+    mailboxes, or any parse defect could show a reader another address
+    than the one compared with the signer's.
+    """
+    values = headers.get_all(name, [])
+    if not values:
+        return None
+    raw = re.sub(r"\r?\n(?=[ \t])", "", str(values[0]))
+    try:
+        field_ = email.policy.default.header_factory(name, raw)
+        addresses = field_.addresses
+        defects = field_.defects
+    except (ValueError, TypeError, IndexError):
+        addresses, defects = (), ["unparsable"]
+    if defects or len(addresses) != 1 or not addresses[0].addr_spec:
+        problems.append(
+            f"the {name} field is not one well-formed address: {raw[:80]!r}"
+        )
+        return None
+    return str(addresses[0].addr_spec)
+
+
 def _context_of(headers: Message) -> _Context:
-    addresses = []
-    for name in ("From", "Sender"):
-        for value in headers.get_all(name, []):
-            for _, address in email.utils.getaddresses([str(value)]):
-                if address:
-                    addresses.append(address.lower())
-    from_values = headers.get_all("From", [])
-    from_address = None
-    if from_values:
-        parsed = email.utils.getaddresses([str(from_values[0])])
-        from_address = parsed[0][1] or None if parsed else None
-    # RFC 5322 3.6: one From, at most one Sender.  With two, which one a
-    # reader sees depends on the program, so no signer can vouch for it.
-    header_problem = None
-    for name, most in (("From", 1), ("Sender", 1)):
+    problems: list[str] = []
+    for name in _ONCE_PER_MESSAGE:
         count = len(headers.get_all(name, []))
-        if count > most:
-            header_problem = (
-                f"the message has {count} {name} header fields; "
-                "which one a reader sees depends on the mail program"
+        if count > 1:
+            problems.append(
+                f"the message has {count} {name} header fields; which one "
+                "a reader sees depends on the mail program"
             )
+    from_address = _single_address(headers, "From", problems)
+    sender = _single_address(headers, "Sender", problems)
+    if not headers.get_all("From"):
+        problems.append("the message has no From field")
+    senders = tuple(a.lower() for a in (from_address, sender) if a)
     date = None
     date_value = headers.get("Date")
     if date_value:
@@ -673,7 +729,7 @@ def _context_of(headers: Message) -> _Context:
             date = None
         if date is not None and date.tzinfo is None:
             date = None  # "-0000": unknown zone, no basis to compare
-    return _Context(tuple(addresses), from_address, date, header_problem)
+    return _Context(senders, from_address, date, "; ".join(problems) or None)
 
 
 def _format_failure(part: str, form: str, reason: str) -> SignerResult:
