@@ -46,6 +46,9 @@ _LABELS: Mapping[str, Mapping[str, str]] = {
         "part": "MIME part",
         "problems": "Problems",
         "weakened": "Weakened checks",
+        "unsigned_headers": "Note: the Subject, To and Date lines are "
+        "not covered by an S/MIME signature; compare them with the "
+        "signed text.",
         "none": "none",
         "yes": "yes",
         "no": "no",
@@ -82,6 +85,9 @@ _LABELS: Mapping[str, Mapping[str, str]] = {
         "part": "Phần MIME",
         "problems": "Vấn đề",
         "weakened": "Kiểm tra bị nới lỏng",
+        "unsigned_headers": "Lưu ý: tiêu đề (Subject), người nhận (To) "
+        "và ngày gửi (Date) không được chữ ký S/MIME bảo vệ; hãy đối "
+        "chiếu với nội dung đã ký.",
         "none": "không có",
         "yes": "có",
         "no": "không",
@@ -208,6 +214,9 @@ def render_text(result: VerificationResult, language: str = "en") -> str:
     if result.weakened:
         lines.append("")
         row("weakened", ", ".join(result.weakened))
+    if result.signers:
+        lines.append("")
+        lines.append(labels["unsigned_headers"])
     return "\n".join(lines) + "\n"
 
 
