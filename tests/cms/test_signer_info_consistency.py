@@ -28,7 +28,8 @@ Change = Callable[[cms.ContentInfo], None]
 
 def _cms_span(signed: bytes) -> tuple[int, int]:
     found = re.search(
-        rb'filename="smime\.p7s"\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z0-9+/=\r\n]+)',
+        rb'filename="smime\.p7s"\r\n(?:[^\r\n]+\r\n)*\r\n'
+        rb"([A-Za-z0-9+/=\r\n]+)",
         signed,
     )
     assert found

@@ -63,7 +63,8 @@ def open_token(
     opened: list[Pkcs11Key] = []
 
     def _open(uri: str, pin: str = PIN, **kwargs: object) -> Pkcs11Key:
-        key = open_pkcs11(uri, CountingSecret(pin), **kwargs)  # type: ignore[arg-type]
+        secret = CountingSecret(pin)
+        key = open_pkcs11(uri, secret, **kwargs)  # type: ignore[arg-type]
         opened.append(key)
         return key
 

@@ -19,7 +19,8 @@ _DER = serialization.Encoding.DER
 
 
 def _validator(pki: OnlinePKI, **kw: object) -> PathValidator:
-    return PathValidator(TrustStore.of(pki.anchors), **kw)  # type: ignore[arg-type]
+    trust = TrustStore.of(pki.anchors)
+    return PathValidator(trust, **kw)  # type: ignore[arg-type]
 
 
 def test_certificates_name_the_loopback_services(pki: OnlinePKI) -> None:

@@ -30,7 +30,8 @@ _SKI_OID = bytes.fromhex("0603551d0e")
 
 def _cms_span(signed: bytes) -> tuple[int, int]:
     found = re.search(
-        rb'filename="smime\.p7s"\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z0-9+/=\r\n]+)',
+        rb'filename="smime\.p7s"\r\n(?:[^\r\n]+\r\n)*\r\n'
+        rb"([A-Za-z0-9+/=\r\n]+)",
         signed,
     )
     assert found

@@ -16,7 +16,12 @@ from govsign.cms.timestamp import TSAClient
 from govsign.pki.fetch import RevocationFetcher
 from govsign.pki.trust import TrustStore
 from govsign.pki.validate import PathValidator
-from govsign.result import Indication, SubIndication, Verdict
+from govsign.result import (
+    Indication,
+    SubIndication,
+    Verdict,
+    VerificationResult,
+)
 from govsign.smime.extend import extend_message
 from govsign.smime.signing import sign_message
 from govsign.smime.verifying import Verifier
@@ -54,8 +59,8 @@ def _crls_at(pki: OnlinePKI, when: dt.datetime) -> list[bytes]:
     return [pki.crl("root"), pki.crl("issuing")]
 
 
-def _outcome(result: object) -> tuple[object, object]:
-    return result.indication, result.sub_indication  # type: ignore[attr-defined]
+def _outcome(result: VerificationResult) -> tuple[object, object]:
+    return result.indication, result.sub_indication
 
 
 def test_revoked_before_signing_is_total_failed_revoked(

@@ -34,7 +34,8 @@ class _KeyInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class ECC_CMS_SharedInfo(core.Sequence):  # type: ignore[misc]  # noqa: N801 (RFC name)
+# The class keeps the RFC 5753 name (hence no N801 complaint wanted).
+class ECC_CMS_SharedInfo(core.Sequence):  # type: ignore[misc]  # noqa: N801
     """RFC 5753 section 7.2: the input to the key derivation function."""
 
     _fields = [
