@@ -511,32 +511,25 @@ def test_signing_only_certificate_refused(enc_pki):
         build_envelope(CONTENT, [_recipient(enc_pki, "signing-only")])
 
 
-def test_ed25519_certificate_refused(enc_pki):
+@pytest.mark.parametrize(
+    "key_spec, reason",
+    [("ed25519", "Ed25519"), ("rsa1024", "1024 bits")],
+    ids=["ed25519_certificate_refused", "short_rsa_key_refused"],
+)
+def test_recipient_key_that_cannot_receive_is_refused(
+    enc_pki, key_spec, reason
+):
     now = dt.datetime.now(dt.UTC)
-    ed = enc_pki.demo.ministry.issue_end_entity(
-        "Ed",
+    holder = enc_pki.demo.ministry.issue_end_entity(
+        key_spec,
         "Org",
-        "ed@example.vn",
-        key_spec="ed25519",
+        f"{key_spec}@example.vn",
+        key_spec=key_spec,
         not_before=now,
         not_after=now + dt.timedelta(days=1),
     )
-    with pytest.raises(EncryptionError, match="Ed25519"):
-        build_envelope(CONTENT, [Recipient(ed.certificate)])
-
-
-def test_short_rsa_key_refused(enc_pki):
-    now = dt.datetime.now(dt.UTC)
-    weak = enc_pki.demo.ministry.issue_end_entity(
-        "Weak",
-        "Org",
-        "weak@example.vn",
-        key_spec="rsa1024",
-        not_before=now,
-        not_after=now + dt.timedelta(days=1),
-    )
-    with pytest.raises(EncryptionError, match="1024 bits"):
-        build_envelope(CONTENT, [Recipient(weak.certificate)])
+    with pytest.raises(EncryptionError, match=reason):
+        build_envelope(CONTENT, [Recipient(holder.certificate)])
 
 
 def test_triple_des_is_read_only(enc_pki):

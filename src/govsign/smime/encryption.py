@@ -293,11 +293,17 @@ def encrypt(
 
 
 def _parse_headers(message: bytes) -> Message:
-    # Bounded first: the stdlib parser recurses once per nesting level.
-    check_message(message)
+    # Callers pass bytes check_message() has bounded: the stdlib parser
+    # recurses once per nesting level.
     return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
         message
     )
+
+
+def _parse_checked(content: bytes) -> Message:
+    """Parse signed content found inside the message, bounded first."""
+    check_message(content)
+    return _parse_headers(content)
 
 
 def _smime_type(part: Message) -> str | None:
@@ -395,7 +401,7 @@ def _find_envelope(
             note = "multipart/signed (not checked by decrypt)"
             return first, _payload(first), note
     if ctype in _PKCS7_TYPES and _smime_type(top) in ("signed-data", None):
-        inner = _parse_headers(_opaque_signed_content(_payload(top)))
+        inner = _parse_checked(_opaque_signed_content(_payload(top)))
         if _is_enveloped_part(inner):
             note = "application/pkcs7-mime signed-data (not checked)"
             return inner, _payload(inner), note
@@ -440,7 +446,7 @@ def _holds_envelope(entity: Message, depth: int) -> bool:
             return True
         if _smime_type(part) == "signed-data":
             try:
-                inner = _parse_headers(_opaque_signed_content(_payload(part)))
+                inner = _parse_checked(_opaque_signed_content(_payload(part)))
             except MalformedMessageError:
                 continue
             if _is_enveloped_part(inner) or _holds_envelope(inner, depth - 1):
